@@ -1,0 +1,125 @@
+"""ddpm_lib: Denoising Diffusion Probabilistic Models, read beside the paper.
+
+Ho, Jain & Abbeel (2020), arXiv:2006.11239v2. Timesteps follow the paper:
+1 ≤ t ≤ T, and a schedule's index 0 is the clean data (see
+:mod:`ddpm_lib.schedules`). Everything a chapter or a user needs is
+importable from here; plotting lives in modules this package does not
+import.
+"""
+
+from ddpm_lib import interop
+from ddpm_lib.bound import (
+    BoundTerms,
+    discretized_gaussian_log_likelihood,
+    normal_kl,
+    prior_bpd,
+    vlb_bpd,
+    vlb_term_bpd,
+)
+from ddpm_lib.data import (
+    DataNotFoundError,
+    DeviceDataset,
+    Images,
+    load_images,
+    model_to_pixels,
+    pixels_to_model,
+)
+from ddpm_lib.forward import (
+    Prediction,
+    eps_from_prediction,
+    eps_from_v,
+    eps_from_x0,
+    q_chain,
+    q_sample,
+    q_step,
+    v_from_eps,
+    x0_from_eps,
+    x0_from_v,
+)
+from ddpm_lib.losses import loss_simple, sample_timesteps, training_target
+from ddpm_lib.project import __version__
+from ddpm_lib.reverse import (
+    Variance,
+    ddim_sigma,
+    ddim_step,
+    ddpm_step,
+    mu_theta,
+    q_posterior,
+    reverse_variance,
+)
+from ddpm_lib.runtime import by_mode, default_device, fast_mode
+from ddpm_lib.sampling import (
+    SampleStep,
+    ddim_sample,
+    ddim_timesteps,
+    ddpm_sample,
+    final_sample,
+)
+from ddpm_lib.schedules import (
+    Schedule,
+    append_dims,
+    cosine_schedule,
+    linear_schedule,
+    quadratic_schedule,
+    schedule_from_betas,
+    sigmoid_schedule,
+    timesteps,
+)
+from ddpm_lib.toy import GaussianMixture, eight_gaussians, swiss_roll, two_moons
+
+__all__ = [
+    "BoundTerms",
+    "DataNotFoundError",
+    "DeviceDataset",
+    "GaussianMixture",
+    "Images",
+    "Prediction",
+    "SampleStep",
+    "Schedule",
+    "Variance",
+    "__version__",
+    "append_dims",
+    "by_mode",
+    "cosine_schedule",
+    "ddim_sample",
+    "ddim_sigma",
+    "ddim_step",
+    "ddim_timesteps",
+    "ddpm_sample",
+    "ddpm_step",
+    "default_device",
+    "discretized_gaussian_log_likelihood",
+    "eight_gaussians",
+    "eps_from_prediction",
+    "eps_from_v",
+    "eps_from_x0",
+    "fast_mode",
+    "interop",
+    "final_sample",
+    "linear_schedule",
+    "load_images",
+    "loss_simple",
+    "model_to_pixels",
+    "mu_theta",
+    "normal_kl",
+    "pixels_to_model",
+    "prior_bpd",
+    "q_chain",
+    "q_posterior",
+    "q_sample",
+    "q_step",
+    "quadratic_schedule",
+    "reverse_variance",
+    "sample_timesteps",
+    "schedule_from_betas",
+    "sigmoid_schedule",
+    "swiss_roll",
+    "timesteps",
+    "training_target",
+    "two_moons",
+    "v_from_eps",
+    "vlb_bpd",
+    "vlb_term_bpd",
+    "x0_from_eps",
+    "x0_from_v",
+]
