@@ -1,0 +1,83 @@
+"""Figures for the book: image grids and 2-D scatter plots (matplotlib).
+
+Nothing else in ddpm_lib imports this module, so ``import ddpm_lib`` stays
+free of matplotlib.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor
+
+from ddpm_lib.data import model_to_pixels
+
+__all__ = ["image_grid", "show_images", "show_points"]
+
+
+def image_grid(x: Tensor, *, ncols: int | None = None) -> Tensor:
+    """Tile images (B, C, H, W) in [-1, 1] into one uint8 (H', W', C) array.
+
+    Args:
+        x: Images in model range, shape (B, C, H, W).
+        ncols: Images per row (default: about √B).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"expected images (B, C, H, W); got {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    ncols = ncols or max(1, round(b**0.5))
+    nrows = -(-b // ncols)
+    pixels = model_to_pixels(x.detach().cpu())
+    pad = torch.zeros(nrows * ncols - b, c, h, w, dtype=torch.uint8)
+    tiles = torch.cat([pixels, pad]).reshape(nrows, ncols, c, h, w)
+    grid = tiles.permute(0, 3, 1, 4, 2)  # (rows, H, cols, W, C)
+    return grid.reshape(nrows * h, ncols * w, c)
+
+
+def show_images(
+    x: Tensor,
+    *,
+    titles: list[str] | None = None,
+    ncols: int | None = None,
+    size: float = 1.2,
+):
+    """Show images (B, C, H, W) in [-1, 1] side by side; returns the figure."""
+    b = x.shape[0]
+    ncols = ncols or b
+    nrows = -(-b // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
+        squeeze=False,
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= b:
+            continue
+        img = image_grid(x[i: i + 1])
+        ax.imshow(img.squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255)
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show_points(
+    *clouds: Tensor,
+    labels: list[str] | None = None,
+    lim: float = 3.0,
+    size: float = 3.0,
+):
+    """Scatter 2-D point clouds (N, 2) in one panel each; returns the figure."""
+    fig, axes = plt.subplots(
+        1, len(clouds), figsize=(size * len(clouds), size), squeeze=False
+    )
+    for i, (ax, pts) in enumerate(zip(axes[0], clouds)):
+        pts = pts.detach().cpu().float()
+        ax.scatter(pts[:, 0].numpy(), pts[:, 1].numpy(), s=1, alpha=0.4)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if labels:
+            ax.set_title(labels[i], fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, every notebook (nbval), the book build.
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+export DDPM_FAST=${DDPM_FAST:-1}  # small sizes, same code paths
+
+echo "== unit tests and notebooks (DDPM_FAST=$DDPM_FAST)"
+python -m pytest -n 2 --dist loadscope tests book \
+  --nbval-lax --nbval-current-env "$@"
+
+echo "== the book, warnings as errors"
+bash scripts/book.sh --quiet

@@ -1,0 +1,148 @@
+"""The project around the library: imports, links, notebooks, helpers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import ddpm_lib as dl
+from ddpm_lib import project
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
+
+BLOCKER = """
+import sys
+import importlib.abc
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"matplotlib", "ipywidgets", "tqdm"}:
+            raise ImportError(f"blocked {name}")
+
+sys.meta_path.insert(0, Block())
+import ddpm_lib
+print(sorted(m for m in sys.modules if m.split(".")[0] in {"matplotlib", "ipywidgets", "tqdm"}))
+"""
+
+
+def test_import_ddpm_lib_needs_no_plotting_widgets_or_progress_bars():
+    # With matplotlib, ipywidgets and tqdm made unimportable, the library
+    # still imports (torch itself tolerates a missing tqdm).
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_import_ddpm_lib_adds_none_of_them_beyond_torch():
+    code = (
+        "import sys, torch; before = set(sys.modules); import ddpm_lib; "
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.split('.')[0] in {'matplotlib', 'ipywidgets', 'tqdm'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_api_is_complete():
+    for name in dl.__all__:
+        assert hasattr(dl, name), name
+    for name in (
+        "linear_schedule", "cosine_schedule", "quadratic_schedule",
+        "sigmoid_schedule", "Schedule", "q_sample", "q_posterior",
+        "x0_from_eps", "mu_theta", "ddpm_step", "ddim_step", "ddpm_sample",
+        "ddim_sample", "loss_simple", "normal_kl",
+        "discretized_gaussian_log_likelihood", "prior_bpd", "vlb_bpd",
+    ):
+        assert name in dl.__all__, name
+
+
+def test_every_link_to_the_repository_derives_from_one_place():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == project.REPOSITORY_URL
+    assert config["repository"]["branch"] == project.release_tag()
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["repository-code"] == project.REPOSITORY_URL
+    assert citation["version"] == dl.__version__
+    tomllib = pytest.importorskip("tomllib")
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(meta["urls"].values()) == {project.REPOSITORY_URL}
+    assert project.REPOSITORY_URL in (ROOT / "README.md").read_text()
+
+
+def test_release_links():
+    assert project.release_tag("1.2.3") == "v1.2.3"
+    assert project.pip_spec("1.2.3") == (
+        f"git+{project.REPOSITORY_URL}.git@v1.2.3"
+    )
+    url = project.colab_url("book/quickstart.ipynb", "1.2.3")
+    assert url.startswith("https://colab.research.google.com/github/")
+    assert url.endswith("/blob/v1.2.3/book/quickstart.ipynb")
+    with pytest.raises(ValueError, match="ipynb"):
+        project.colab_url("book/intro.md")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_install_this_release_on_colab_and_are_stripped(path):
+    nb = json.loads(path.read_text())
+    setup = [
+        c for c in nb["cells"] if "colab-setup" in c["metadata"].get("tags", [])
+    ]
+    assert len(setup) == 1, "one cell tagged colab-setup"
+    source = "".join(setup[0]["source"])
+    assert "google.colab" in source and f'"{project.pip_spec()}"' in source
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        kept = cell["metadata"].get("keep_output", False)
+        checked = "nbval-check-output" in cell["metadata"].get("tags", [])
+        assert kept == checked, "keep the outputs of exactly the checked cells"
+        if not kept:
+            assert not cell["outputs"], (
+                f"{path.name}: outputs committed; run nbstripout --keep-count"
+            )
+        else:
+            assert cell["execution_count"] is not None, "nbval needs the count"
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        assert str(path.relative_to(ROOT).with_suffix("")) in toc
+
+
+def test_fast_mode_and_devices(monkeypatch):
+    monkeypatch.delenv("DDPM_FAST", raising=False)
+    assert not dl.fast_mode() and dl.by_mode(10, 2) == 10
+    monkeypatch.setenv("DDPM_FAST", "1")
+    assert dl.fast_mode() and dl.by_mode(10, 2) == 2
+    monkeypatch.setenv("DDPM_FAST", "maybe")
+    with pytest.raises(ValueError, match="DDPM_FAST"):
+        dl.fast_mode()
+    assert isinstance(dl.default_device(), torch.device)
+
+
+def test_plotting_helpers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ddpm_lib.plotting import image_grid, show_images, show_points
+
+    x = torch.linspace(-1, 1, 5 * 3 * 4 * 2).reshape(5, 3, 4, 2)
+    grid = image_grid(x, ncols=2)
+    assert grid.shape == (3 * 4, 2 * 2, 3) and grid.dtype == torch.uint8
+    assert grid[:4, :2].permute(2, 0, 1).equal(dl.model_to_pixels(x[0]))
+    assert grid[8:, 2:].eq(0).all()  # padding after the 5th image
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        image_grid(torch.zeros(2, 3))
+    fig = show_images(x[:, :1], titles=list("abcde"))
+    assert len(fig.axes) == 5
+    fig = show_points(torch.zeros(3, 2), torch.ones(3, 2), labels=["a", "b"])
+    assert len(fig.axes) == 2
