@@ -65,7 +65,12 @@ from ddpm_lib.schedules import (
     sigmoid_schedule,
     timesteps,
 )
-from ddpm_lib.toy import GaussianMixture, eight_gaussians, swiss_roll, two_moons
+from ddpm_lib.toy import (
+    GaussianMixture,
+    eight_gaussians,
+    swiss_roll,
+    two_moons,
+)
 
 __all__ = [
     "BoundTerms",

@@ -42,7 +42,9 @@ __all__ = [
 HALF_BIN = 1 / 255
 
 
-def normal_kl(mean1: Tensor, var1: Tensor, mean2: Tensor, var2: Tensor) -> Tensor:
+def normal_kl(
+    mean1: Tensor, var1: Tensor, mean2: Tensor, var2: Tensor
+) -> Tensor:
     """KL(N(mean1, var1) ‖ N(mean2, var2)) per element, in nats.
 
     KL = ½ (log(var2 / var1) + (var1 + (mean1 − mean2)²) / var2 − 1)
@@ -51,7 +53,8 @@ def normal_kl(mean1: Tensor, var1: Tensor, mean2: Tensor, var2: Tensor) -> Tenso
     against each other; variances must be positive.
     """
     return 0.5 * (
-        torch.log(var2) - torch.log(var1)
+        torch.log(var2)
+        - torch.log(var1)
         + (var1 + (mean1 - mean2) ** 2) / var2
         - 1
     )
@@ -112,7 +115,7 @@ def prior_bpd(sched: Schedule, x0: Tensor) -> Tensor:
         Shape (B,).
     """
     t = timesteps(sched, sched.T, x0)
-    alpha_bar_T = pick(sched.alpha_bar, t)  # noqa: N806
+    alpha_bar_T = pick(sched.alpha_bar, t)
     mean = as_coef(alpha_bar_T.sqrt(), x0) * x0  # Eq. (4)
     var = as_coef(1 - alpha_bar_T, x0)
     kl = normal_kl(mean, var, torch.zeros_like(x0), torch.ones_like(var))

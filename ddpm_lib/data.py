@@ -74,8 +74,16 @@ _SPECS = {
         "FashionMNIST",
         "FashionMNIST/raw",
         (
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
         idx=True,
     ),
@@ -86,8 +94,16 @@ _SPECS = {
         "CIFAR10",
         "cifar-10-batches-py",
         (
-            "airplane", "automobile", "bird", "cat", "deer",
-            "dog", "frog", "horse", "ship", "truck",
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
         ),
         idx=False,
     ),
@@ -117,7 +133,7 @@ def _read_idx(path: Path) -> Tensor:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes")
     ndim = data[3]
     shape = tuple(
-        int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
     )
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
@@ -162,7 +178,9 @@ def _read_cifar(folder: Path, names: list[str], classes) -> Images:
         labels.extend(batch[b"labels"])
     array = np.concatenate(pixels).reshape(-1, 3, 32, 32)  # (N, C, H, W)
     return Images(
-        torch.from_numpy(array), torch.tensor(labels, dtype=torch.long), classes
+        torch.from_numpy(array),
+        torch.tensor(labels, dtype=torch.long),
+        classes,
     )
 
 
@@ -280,9 +298,7 @@ class DeviceDataset:
     ) -> DeviceDataset:
         """Scale ``images`` to [-1, 1] and move (the first ``limit``) there."""
         pixels, labels = images.pixels[:limit], images.labels[:limit]
-        return cls(
-            pixels_to_model(pixels.to(device)), labels.to(device)
-        )
+        return cls(pixels_to_model(pixels.to(device)), labels.to(device))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -316,6 +332,6 @@ class DeviceDataset:
                 len(self), generator=generator, device=self.device
             )
             for start in range(0, len(self) - batch_size + 1, batch_size):
-                index = order[start: start + batch_size]
+                index = order[start : start + batch_size]
                 labels = None if self.labels is None else self.labels[index]
                 yield self.x[index], labels

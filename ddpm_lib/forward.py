@@ -57,7 +57,9 @@ def check_same_shape(**tensors: Tensor) -> None:
     shapes = {name: tuple(x.shape) for name, x in tensors.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
-        raise ValueError(f"expected tensors of one shape (B, *S); got {listed}")
+        raise ValueError(
+            f"expected tensors of one shape (B, *S); got {listed}"
+        )
     for name, x in tensors.items():
         if not x.is_floating_point():
             raise ValueError(
@@ -66,7 +68,9 @@ def check_same_shape(**tensors: Tensor) -> None:
             )
 
 
-def q_sample(sched: Schedule, x0: Tensor, t: Tensor | int, eps: Tensor) -> Tensor:
+def q_sample(
+    sched: Schedule, x0: Tensor, t: Tensor | int, eps: Tensor
+) -> Tensor:
     """Sample x_t ~ q(x_t | x_0), Ho et al. (2020) Eq. (4) reparameterised.
 
     x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε
@@ -102,9 +106,10 @@ def q_step(
     """
     check_same_shape(x_prev=x_prev, eps=eps)
     t = timesteps(sched, t, x_prev)
-    return at(sched.alpha.sqrt(), t, x_prev) * x_prev + at(
-        sched.beta.sqrt(), t, x_prev
-    ) * eps
+    return (
+        at(sched.alpha.sqrt(), t, x_prev) * x_prev
+        + at(sched.beta.sqrt(), t, x_prev) * eps
+    )
 
 
 def x0_from_eps(
@@ -127,9 +132,7 @@ def eps_from_x0(
     check_same_shape(x_t=x_t, x0=x0)
     t = timesteps(sched, t, x_t)
     mean_coef = at(sched.alpha_bar.sqrt(), t, x_t)  # √ᾱ_t
-    return (x_t - mean_coef * x0) * at(
-        (1 - sched.alpha_bar).rsqrt(), t, x_t
-    )
+    return (x_t - mean_coef * x0) * at((1 - sched.alpha_bar).rsqrt(), t, x_t)
 
 
 def v_from_eps(
@@ -138,27 +141,34 @@ def v_from_eps(
     """Velocity v = √ᾱ_t · ε − √(1 − ᾱ_t) · x_0, Salimans & Ho (2022) §4."""
     check_same_shape(x0=x0, eps=eps)
     t = timesteps(sched, t, x0)
-    return at(sched.alpha_bar.sqrt(), t, x0) * eps - at(
-        (1 - sched.alpha_bar).sqrt(), t, x0
-    ) * x0
+    return (
+        at(sched.alpha_bar.sqrt(), t, x0) * eps
+        - at((1 - sched.alpha_bar).sqrt(), t, x0) * x0
+    )
 
 
-def x0_from_v(sched: Schedule, x_t: Tensor, t: Tensor | int, v: Tensor) -> Tensor:
+def x0_from_v(
+    sched: Schedule, x_t: Tensor, t: Tensor | int, v: Tensor
+) -> Tensor:
     """x_0 = √ᾱ_t · x_t − √(1 − ᾱ_t) · v (inverts the v-parameterisation)."""
     check_same_shape(x_t=x_t, v=v)
     t = timesteps(sched, t, x_t)
-    return at(sched.alpha_bar.sqrt(), t, x_t) * x_t - at(
-        (1 - sched.alpha_bar).sqrt(), t, x_t
-    ) * v
+    return (
+        at(sched.alpha_bar.sqrt(), t, x_t) * x_t
+        - at((1 - sched.alpha_bar).sqrt(), t, x_t) * v
+    )
 
 
-def eps_from_v(sched: Schedule, x_t: Tensor, t: Tensor | int, v: Tensor) -> Tensor:
+def eps_from_v(
+    sched: Schedule, x_t: Tensor, t: Tensor | int, v: Tensor
+) -> Tensor:
     """ε = √(1 − ᾱ_t) · x_t + √ᾱ_t · v (inverts the v-parameterisation)."""
     check_same_shape(x_t=x_t, v=v)
     t = timesteps(sched, t, x_t)
-    return at((1 - sched.alpha_bar).sqrt(), t, x_t) * x_t + at(
-        sched.alpha_bar.sqrt(), t, x_t
-    ) * v
+    return (
+        at((1 - sched.alpha_bar).sqrt(), t, x_t) * x_t
+        + at(sched.alpha_bar.sqrt(), t, x_t) * v
+    )
 
 
 def q_chain(

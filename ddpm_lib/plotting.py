@@ -46,14 +46,16 @@ def show_images(
     ncols = ncols or b
     nrows = -(-b // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
+        nrows,
+        ncols,
+        figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
         squeeze=False,
     )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= b:
             continue
-        img = image_grid(x[i: i + 1])
+        img = image_grid(x[i : i + 1])
         ax.imshow(img.squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255)
         if titles:
             ax.set_title(titles[i], fontsize=9)
@@ -67,11 +69,11 @@ def show_points(
     lim: float = 3.0,
     size: float = 3.0,
 ):
-    """Scatter 2-D point clouds (N, 2) in one panel each; returns the figure."""
+    """Scatter 2-D point clouds (N, 2), a panel each; returns the figure."""
     fig, axes = plt.subplots(
         1, len(clouds), figsize=(size * len(clouds), size), squeeze=False
     )
-    for i, (ax, pts) in enumerate(zip(axes[0], clouds)):
+    for i, (ax, pts) in enumerate(zip(axes[0], clouds, strict=True)):
         pts = pts.detach().cpu().float()
         ax.scatter(pts[:, 0].numpy(), pts[:, 1].numpy(), s=1, alpha=0.4)
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")

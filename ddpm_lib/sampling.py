@@ -13,6 +13,7 @@ v according to ``prediction``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
@@ -58,7 +59,9 @@ def _predict(
     clip_x0: bool,
 ) -> tuple[Tensor, Tensor]:
     """The network's ε_θ(x_t, t) and x̂_0 (clipped if asked) at one step."""
-    t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
+    t_batch = torch.full(
+        (x_t.shape[0],), t, dtype=torch.long, device=x_t.device
+    )
     output = model(x_t, t_batch)
     if output.shape != x_t.shape:
         raise ValueError(
@@ -74,7 +77,7 @@ def _predict(
 def ddpm_sample(
     model: Model,
     sched: Schedule,
-    x_T: Tensor,  # noqa: N803
+    x_T: Tensor,
     *,
     variance: Variance | str = Variance.BETA,
     clip_x0: bool = False,
@@ -114,7 +117,7 @@ def ddpm_sample(
 
 
 def ddim_timesteps(
-    T: int,  # noqa: N803
+    T: int,
     num_steps: int,
     *,
     spacing: str = "trailing",
@@ -150,7 +153,7 @@ def ddim_timesteps(
 def ddim_sample(
     model: Model,
     sched: Schedule,
-    x_T: Tensor,  # noqa: N803
+    x_T: Tensor,
     steps: Sequence[int],
     *,
     eta: float = 0.0,
@@ -175,7 +178,9 @@ def ddim_sample(
         :class:`SampleStep` for each t in ``steps`` and finally t = 0.
     """
     steps = [int(t) for t in steps]
-    if not steps or any(a <= b for a, b in zip(steps, steps[1:])):
+    if not steps or any(
+        a <= b for a, b in zip(steps, steps[1:], strict=False)
+    ):
         raise ValueError(
             f"steps must be a non-empty, strictly decreasing sequence; got "
             f"{steps}"
@@ -185,7 +190,7 @@ def ddim_sample(
             f"steps must lie in 1..T = {sched.T}; got {steps[0]}..{steps[-1]}"
         )
     x_t = x_T
-    for t, t_prev in zip(steps, steps[1:] + [0]):
+    for t, t_prev in zip(steps, steps[1:] + [0], strict=True):
         eps_pred, x0_hat = _predict(model, sched, x_t, t, prediction, clip_x0)
         yield SampleStep(t, x_t, x0_hat)
         x_t = ddim_step(
@@ -203,9 +208,7 @@ def ddim_sample(
 
 def final_sample(trajectory: Iterator[SampleStep]) -> Tensor:
     """Run a sampler to the end and return its x_0, shape (B, *S)."""
-    last = None
-    for last in trajectory:
-        pass
-    if last is None:
+    last = deque(trajectory, maxlen=1)  # runs it, keeping the last step
+    if not last:
         raise ValueError("the sampler yielded nothing")
-    return last.x_t
+    return last[0].x_t

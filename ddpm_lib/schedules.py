@@ -68,7 +68,7 @@ class Schedule:
             )
 
     @property
-    def T(self) -> int:  # noqa: N802 (the paper's symbol)
+    def T(self) -> int:
         """Number of diffusion steps T."""
         return len(self.beta) - 1
 
@@ -130,12 +130,12 @@ def schedule_from_betas(betas: Tensor | list[float]) -> Schedule:
     return Schedule(beta=beta, alpha=alpha, alpha_bar=alpha_bar)
 
 
-def _check_T(T: int) -> None:  # noqa: N802
+def _check_T(T: int) -> None:
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int; got {T!r}")
 
 
-def _check_endpoints(beta_1: float, beta_T: float) -> None:  # noqa: N803
+def _check_endpoints(beta_1: float, beta_T: float) -> None:
     if not 0 < beta_1 <= beta_T < 1:
         raise ValueError(
             "expected 0 < beta_1 <= beta_T < 1; got "
@@ -144,10 +144,10 @@ def _check_endpoints(beta_1: float, beta_T: float) -> None:  # noqa: N803
 
 
 def linear_schedule(
-    T: int = 1000,  # noqa: N803
+    T: int = 1000,
     *,
     beta_1: float = 1e-4,
-    beta_T: float = 0.02,  # noqa: N803
+    beta_T: float = 0.02,
 ) -> Schedule:
     """Linear β_t from β_1 to β_T, Ho et al. (2020) §4.
 
@@ -161,10 +161,10 @@ def linear_schedule(
 
 
 def quadratic_schedule(
-    T: int = 1000,  # noqa: N803
+    T: int = 1000,
     *,
     beta_1: float = 1e-4,
-    beta_T: float = 0.02,  # noqa: N803
+    beta_T: float = 0.02,
 ) -> Schedule:
     """β_t = (linspace(√β_1, √β_T))²: slower at first than linear."""
     _check_T(T)
@@ -176,10 +176,10 @@ def quadratic_schedule(
 
 
 def sigmoid_schedule(
-    T: int = 1000,  # noqa: N803
+    T: int = 1000,
     *,
     beta_1: float = 1e-4,
-    beta_T: float = 0.02,  # noqa: N803
+    beta_T: float = 0.02,
 ) -> Schedule:
     """β_t = β_1 + (β_T − β_1)·σ(linspace(−6, 6)): an S-curve of betas."""
     _check_T(T)
@@ -189,7 +189,7 @@ def sigmoid_schedule(
 
 
 def cosine_schedule(
-    T: int = 1000,  # noqa: N803
+    T: int = 1000,
     *,
     s: float = 0.008,
     max_beta: float = 0.999,
@@ -255,7 +255,11 @@ def timesteps(
                 f"paper's 1-based steps); got t = {t}"
             )
         return torch.full((batch,), t, dtype=torch.long, device=x.device)
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+    if (
+        t.dtype.is_floating_point
+        or t.dtype.is_complex
+        or t.dtype == torch.bool
+    ):
         raise ValueError(
             f"t must hold integers (torch.long); got dtype {t.dtype}"
         )

@@ -42,8 +42,10 @@ class GaussianMixture:
 
     def __post_init__(self) -> None:
         k = self.means.shape[0]
-        if self.means.ndim != 2 or self.stds.shape != (k,) or (
-            self.weights.shape != (k,)
+        if (
+            self.means.ndim != 2
+            or self.stds.shape != (k,)
+            or (self.weights.shape != (k,))
         ):
             raise ValueError(
                 "expected means (K, D), stds (K,), weights (K,); got "
@@ -100,7 +102,9 @@ class GaussianMixture:
         """
         resp = torch.softmax(self._component_log_probs(x), dim=1)  # (B, K)
         x = x.to(self.means.dtype)
-        pull = (self.means[None] - x[:, None, :]) / self.stds[None, :, None] ** 2
+        pull = (self.means[None] - x[:, None, :]) / self.stds[
+            None, :, None
+        ] ** 2
         return (resp[:, :, None] * pull).sum(dim=1)  # (B, D)
 
     def optimal_eps(self, sched: Schedule, x_t: Tensor, t: int) -> Tensor:

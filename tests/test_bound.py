@@ -1,4 +1,4 @@
-"""The variational bound: Gaussian KL, the discretised decoder, L_T, the sum."""
+"""The bound: Gaussian KL, the discretised decoder, L_T and the sum."""
 
 import math
 
@@ -21,11 +21,15 @@ def test_normal_kl_matches_torch_distributions_and_monte_carlo(gen):
     assert dl.normal_kl(m1, v1, m1, v1).abs().max() < 1e-7
 
 
-@pytest.mark.parametrize("mean, std", [(0.0, 0.1), (0.93, 0.004), (-1.2, 0.5), (0.99, 2.0)])
+@pytest.mark.parametrize(
+    "mean, std", [(0.0, 0.1), (0.93, 0.004), (-1.2, 0.5), (0.99, 2.0)]
+)
 def test_the_256_bin_probabilities_sum_to_one(mean, std):
     levels = torch.arange(256, dtype=torch.float64) / 127.5 - 1
     logp = dl.discretized_gaussian_log_likelihood(
-        levels, torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+        levels,
+        torch.tensor(mean, dtype=torch.float64),
+        torch.tensor(std, dtype=torch.float64),
     )
     assert logp.exp().sum().item() == pytest.approx(1.0, abs=1e-6)
 
@@ -43,16 +47,21 @@ def test_a_bin_holds_the_gaussian_mass_of_its_interval():
         1 - cdf(1 - 1 / 255),
     ]
     logp = dl.discretized_gaussian_log_likelihood(
-        x, torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+        x,
+        torch.tensor(mean, dtype=torch.float64),
+        torch.tensor(std, dtype=torch.float64),
     )
-    torch.testing.assert_close(logp.exp(), torch.tensor(expected, dtype=torch.float64))
+    torch.testing.assert_close(
+        logp.exp(), torch.tensor(expected, dtype=torch.float64)
+    )
 
 
 def test_prior_bpd_is_the_kl_to_a_standard_normal(sched):
     x0 = torch.tensor([[1.0, -1.0, 0.0, 0.5]], dtype=torch.float64)
     ab = sched.alpha_bar[-1].item()
     per_dim = [
-        0.5 * (-math.log(1 - ab) + (1 - ab) + ab * v**2 - 1) for v in x0[0].tolist()
+        0.5 * (-math.log(1 - ab) + (1 - ab) + ab * v**2 - 1)
+        for v in x0[0].tolist()
     ]
     expected = sum(per_dim) / 4 / math.log(2)
     assert dl.prior_bpd(sched, x0).item() == pytest.approx(expected, rel=1e-9)
@@ -75,7 +84,9 @@ def ideal_model(sched, x0):
 
 
 def test_kl_terms_vanish_for_the_ideal_model_with_beta_tilde(sched, gen):
-    x0 = torch.randint(0, 256, (3, 2, 2, 2), generator=gen).double() / 127.5 - 1
+    x0 = (
+        torch.randint(0, 256, (3, 2, 2, 2), generator=gen).double() / 127.5 - 1
+    )
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     t = torch.tensor([2, 50, 1000])
     terms = dl.vlb_term_bpd(
@@ -83,7 +94,9 @@ def test_kl_terms_vanish_for_the_ideal_model_with_beta_tilde(sched, gen):
     )
     assert terms.abs().max() < 1e-9
     # With σ_t² = β_t the KL is ½(log(β/β̃) + β̃/β − 1) per dim, nats.
-    big = dl.vlb_term_bpd(sched, ideal_model(sched, x0), x0, t, eps, variance="beta")
+    big = dl.vlb_term_bpd(
+        sched, ideal_model(sched, x0), x0, t, eps, variance="beta"
+    )
     b = sched.beta[t]
     bt = (1 - sched.alpha_bar[t - 1]) / (1 - sched.alpha_bar[t]) * b
     expected = 0.5 * (torch.log(b / bt) + bt / b - 1) / math.log(2)
@@ -102,7 +115,9 @@ def test_decoder_term_at_t_1_for_the_ideal_model(sched, gen):
     beta_tilde_2 = (1 - ab[1]) / (1 - ab[2]) * sched.beta[2]
     mass = math.erf(1 / 255 / math.sqrt(2 * beta_tilde_2.item()))
     expected = -math.log(mass) / math.log(2)
-    torch.testing.assert_close(term, torch.full((2,), expected, dtype=torch.float64))
+    torch.testing.assert_close(
+        term, torch.full((2,), expected, dtype=torch.float64)
+    )
 
 
 def test_vlb_bpd_adds_up_its_terms(gen):
@@ -122,7 +137,9 @@ def test_a_worse_model_has_a_larger_bound(gen):
     sched = dl.linear_schedule(20)
     x0 = torch.randint(0, 256, (4, 8), generator=gen).double() / 127.5 - 1
     good = dl.vlb_bpd(sched, ideal_model(sched, x0), x0, variance="beta")
-    bad = dl.vlb_bpd(sched, lambda x, t: torch.zeros_like(x), x0, variance="beta")
+    bad = dl.vlb_bpd(
+        sched, lambda x, t: torch.zeros_like(x), x0, variance="beta"
+    )
     assert (bad.total > good.total + 1).all()
 
 

@@ -28,8 +28,12 @@ def write_mnist_like(folder, n, *, compress, prefix="t10k"):
     images = rng.integers(0, 256, (n, 28, 28))
     labels = np.arange(n) % 10
     gz = ".gz" if compress else ""
-    write_idx(folder / f"{prefix}-images-idx3-ubyte{gz}", images, compress=compress)
-    write_idx(folder / f"{prefix}-labels-idx1-ubyte{gz}", labels, compress=compress)
+    write_idx(
+        folder / f"{prefix}-images-idx3-ubyte{gz}", images, compress=compress
+    )
+    write_idx(
+        folder / f"{prefix}-labels-idx1-ubyte{gz}", labels, compress=compress
+    )
     return images, labels
 
 
@@ -53,14 +57,18 @@ def test_the_env_folder_comes_before_anything_else(monkeypatch, tmp_path):
     images, labels = write_mnist_like(tmp_path, 12, compress=True)
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
     got = dl.load_images("fashion_mnist", split="test", download=False)
-    assert got.pixels.shape == (12, 1, 28, 28) and got.pixels.dtype == torch.uint8
+    assert (
+        got.pixels.shape == (12, 1, 28, 28) and got.pixels.dtype == torch.uint8
+    )
     assert got.pixels[:, 0].numpy().tolist() == images.tolist()
     assert got.labels.tolist() == labels.tolist()
     assert got.classes[9] == "Ankle boot"
 
 
 def test_the_env_folder_may_use_torchvisions_layout(monkeypatch, tmp_path):
-    write_mnist_like(tmp_path / "MNIST" / "raw", 7, compress=False, prefix="train")
+    write_mnist_like(
+        tmp_path / "MNIST" / "raw", 7, compress=False, prefix="train"
+    )
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
     assert len(dl.load_images("mnist", download=False).labels) == 7
 
@@ -75,7 +83,9 @@ def test_torchvisions_own_path_is_kept(tmp_path, no_local_data):
     # Files already where torchvision downloads them: it finds them there
     # (it wants both splits before it skips its download).
     write_mnist_like(tmp_path / "MNIST" / "raw", 9, compress=False)
-    write_mnist_like(tmp_path / "MNIST" / "raw", 4, compress=False, prefix="train")
+    write_mnist_like(
+        tmp_path / "MNIST" / "raw", 4, compress=False, prefix="train"
+    )
     got = dl.load_images("mnist", split="test", root=tmp_path)
     assert got.pixels.shape == (9, 1, 28, 28)
     assert got.labels.dtype == torch.long
@@ -99,7 +109,9 @@ def test_cifar10_pickles(monkeypatch, tmp_path):
     with open(folder / "data_batch_1", "rb") as f:
         first = pickle.load(f)[b"data"][0]
     assert train.pixels[0, 0].flatten().tolist() == first[:1024].tolist()
-    assert dl.load_images("cifar10", split="test", download=False).labels.tolist() == [0, 1, 2, 9]
+    assert dl.load_images(
+        "cifar10", split="test", download=False
+    ).labels.tolist() == [0, 1, 2, 9]
 
 
 def test_missing_data_names_every_way_to_get_it(tmp_path, no_local_data):
@@ -161,7 +173,9 @@ def test_device_dataset_epochs_are_permutations():
 
 def test_device_dataset_from_images_and_errors():
     images = dl.Images(
-        torch.full((6, 1, 2, 2), 255, dtype=torch.uint8), torch.arange(6), ("a",)
+        torch.full((6, 1, 2, 2), 255, dtype=torch.uint8),
+        torch.arange(6),
+        ("a",),
     )
     ds = dl.DeviceDataset.from_images(images, "cpu", limit=4)
     assert len(ds) == 4 and ds.x.max() == 1 and ds.device.type == "cpu"

@@ -21,7 +21,9 @@ def test_q_sample_with_zero_noise_scales_by_sqrt_alpha_bar(sched, gen):
     t = 300
     out = dl.q_sample(sched, x0, t, torch.zeros_like(x0))
     torch.testing.assert_close(out, sched.alpha_bar[t].sqrt().float() * x0)
-    noise_only = dl.q_sample(sched, torch.zeros_like(x0), t, torch.ones_like(x0))
+    noise_only = dl.q_sample(
+        sched, torch.zeros_like(x0), t, torch.ones_like(x0)
+    )
     std = (1 - sched.alpha_bar[t]).sqrt().float()
     torch.testing.assert_close(noise_only, torch.full_like(x0, std.item()))
 
@@ -38,7 +40,10 @@ def _chain_and_closed_form_agree(sched, x0, t, gen, n):
     mean_err = 5 * ((1 - ab) / n) ** 0.5
     var_err = 5 * (1 - ab) * (2 / n) ** 0.5
     torch.testing.assert_close(
-        chain.mean(0), (ab**0.5 * x0[0]).expand_as(chain[0]), atol=mean_err, rtol=0
+        chain.mean(0),
+        (ab**0.5 * x0[0]).expand_as(chain[0]),
+        atol=mean_err,
+        rtol=0,
     )
     torch.testing.assert_close(
         chain.var(0), torch.full_like(chain[0], 1 - ab), atol=var_err, rtol=0
@@ -82,7 +87,9 @@ def test_v_parameterisation_round_trips(sched, gen):
         )
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.bfloat16]
+)
 def test_outputs_follow_the_data_dtype(sched, dtype):
     x0 = torch.ones(2, 3, dtype=dtype)
     assert dl.q_sample(sched, x0, 5, torch.ones_like(x0)).dtype == dtype

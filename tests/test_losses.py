@@ -35,19 +35,27 @@ def test_the_ideal_predictor_has_zero_loss(sched, gen, prediction):
             prediction
         ]
 
-    loss = dl.loss_simple(sched, ideal, x0, prediction=prediction, generator=gen)
+    loss = dl.loss_simple(
+        sched, ideal, x0, prediction=prediction, generator=gen
+    )
     assert loss.item() < 1e-20
-    wrong = dl.loss_simple(sched, lambda x, t: 0 * x, x0, prediction=prediction)
+    wrong = dl.loss_simple(
+        sched, lambda x, t: 0 * x, x0, prediction=prediction
+    )
     assert wrong.item() > 1e-3
 
 
 def test_targets(sched, gen):
-    x0, eps = torch.randn(2, 3, generator=gen), torch.randn(2, 3, generator=gen)
+    x0, eps = (
+        torch.randn(2, 3, generator=gen),
+        torch.randn(2, 3, generator=gen),
+    )
     t = torch.tensor([3, 300])
     assert dl.training_target(sched, x0, t, eps, "eps") is eps
     assert dl.training_target(sched, x0, t, eps, "x0") is x0
     torch.testing.assert_close(
-        dl.training_target(sched, x0, t, eps, "v"), dl.v_from_eps(sched, x0, t, eps)
+        dl.training_target(sched, x0, t, eps, "v"),
+        dl.v_from_eps(sched, x0, t, eps),
     )
 
 
@@ -63,8 +71,18 @@ def test_sampled_timesteps_cover_1_to_T(gen):
 def test_loss_is_differentiable_and_reproducible(sched):
     net = torch.nn.Linear(3, 3)
     x0 = torch.randn(16, 3)
-    a = dl.loss_simple(sched, lambda x, t: net(x), x0, generator=torch.Generator().manual_seed(5))
-    b = dl.loss_simple(sched, lambda x, t: net(x), x0, generator=torch.Generator().manual_seed(5))
+    a = dl.loss_simple(
+        sched,
+        lambda x, t: net(x),
+        x0,
+        generator=torch.Generator().manual_seed(5),
+    )
+    b = dl.loss_simple(
+        sched,
+        lambda x, t: net(x),
+        x0,
+        generator=torch.Generator().manual_seed(5),
+    )
     assert a.item() == b.item()
     a.backward()
     assert net.weight.grad is not None and net.weight.grad.abs().sum() > 0

@@ -3,11 +3,13 @@
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import require
 
 import ddpm_lib as dl
 from ddpm_lib import project
@@ -17,6 +19,7 @@ NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
 
 BLOCKER = """
 import sys
+import zipfile
 import importlib.abc
 
 class Block(importlib.abc.MetaPathFinder):
@@ -26,7 +29,8 @@ class Block(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Block())
 import ddpm_lib
-print(sorted(m for m in sys.modules if m.split(".")[0] in {"matplotlib", "ipywidgets", "tqdm"}))
+top = {"matplotlib", "ipywidgets", "tqdm"}
+print(sorted(m for m in sys.modules if m.split(".")[0] in top))
 """
 
 
@@ -34,7 +38,10 @@ def test_import_ddpm_lib_needs_no_plotting_widgets_or_progress_bars():
     # With matplotlib, ipywidgets and tqdm made unimportable, the library
     # still imports (torch itself tolerates a missing tqdm).
     out = subprocess.run(
-        [sys.executable, "-c", BLOCKER], capture_output=True, text=True, check=True
+        [sys.executable, "-c", BLOCKER],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "[]"
 
@@ -46,7 +53,10 @@ def test_import_ddpm_lib_adds_none_of_them_beyond_torch():
         "if m.split('.')[0] in {'matplotlib', 'ipywidgets', 'tqdm'}))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "[]"
 
@@ -55,11 +65,24 @@ def test_public_api_is_complete():
     for name in dl.__all__:
         assert hasattr(dl, name), name
     for name in (
-        "linear_schedule", "cosine_schedule", "quadratic_schedule",
-        "sigmoid_schedule", "Schedule", "q_sample", "q_posterior",
-        "x0_from_eps", "mu_theta", "ddpm_step", "ddim_step", "ddpm_sample",
-        "ddim_sample", "loss_simple", "normal_kl",
-        "discretized_gaussian_log_likelihood", "prior_bpd", "vlb_bpd",
+        "linear_schedule",
+        "cosine_schedule",
+        "quadratic_schedule",
+        "sigmoid_schedule",
+        "Schedule",
+        "q_sample",
+        "q_posterior",
+        "x0_from_eps",
+        "mu_theta",
+        "ddpm_step",
+        "ddim_step",
+        "ddpm_sample",
+        "ddim_sample",
+        "loss_simple",
+        "normal_kl",
+        "discretized_gaussian_log_likelihood",
+        "prior_bpd",
+        "vlb_bpd",
     ):
         assert name in dl.__all__, name
 
@@ -71,7 +94,7 @@ def test_every_link_to_the_repository_derives_from_one_place():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["repository-code"] == project.REPOSITORY_URL
     assert citation["version"] == dl.__version__
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = require("tomllib")  # Python >= 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert set(meta["urls"].values()) == {project.REPOSITORY_URL}
     assert project.REPOSITORY_URL in (ROOT / "README.md").read_text()
@@ -93,7 +116,9 @@ def test_release_links():
 def test_notebooks_install_this_release_on_colab_and_are_stripped(path):
     nb = json.loads(path.read_text())
     setup = [
-        c for c in nb["cells"] if "colab-setup" in c["metadata"].get("tags", [])
+        c
+        for c in nb["cells"]
+        if "colab-setup" in c["metadata"].get("tags", [])
     ]
     assert len(setup) == 1, "one cell tagged colab-setup"
     source = "".join(setup[0]["source"])
@@ -146,3 +171,41 @@ def test_plotting_helpers():
     assert len(fig.axes) == 5
     fig = show_points(torch.zeros(3, 2), torch.ones(3, 2), labels=["a", "b"])
     assert len(fig.axes) == 2
+
+
+def test_code_is_formatted_and_linted():
+    # House style: ruff format + ruff check, lines <= 79 characters.
+    require("ruff")
+    paths = [str(ROOT / "ddpm_lib"), str(ROOT / "tests")]
+    for args in (["format", "--check"], ["check"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, *paths],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
+    # What Colab's `pip install --no-deps git+<repo>@<tag>` builds.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    (wheel,) = tmp_path.glob("ddpm_lib-*.whl")
+    assert wheel.name.startswith(f"ddpm_lib-{dl.__version__}-")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ddpm_lib/schedules.py" in names and "ddpm_lib/plotting.py" in names
+    assert not [n for n in names if n.startswith(("tests/", "book/"))]

@@ -21,8 +21,8 @@ def test_brute_force_bayes_on_a_grid_gives_mu_tilde_and_beta_tilde(sched, t):
     # The grid covers both factors (likelihood in x_{t-1}, and prior).
     centres = (x_t / math.sqrt(alpha_t), math.sqrt(ab_prev) * x0)
     stds = (math.sqrt(beta_t / alpha_t), math.sqrt(1 - ab_prev))
-    lo = min(c - 12 * s for c, s in zip(centres, stds))
-    hi = max(c + 12 * s for c, s in zip(centres, stds))
+    lo = min(c - 12 * s for c, s in zip(centres, stds, strict=True))
+    hi = max(c + 12 * s for c, s in zip(centres, stds, strict=True))
     grid = torch.linspace(lo, hi, 400_001, dtype=torch.float64)
     log_p = _log_normal(x_t, math.sqrt(alpha_t) * grid, beta_t) + _log_normal(
         grid, math.sqrt(ab_prev) * x0, 1 - ab_prev
@@ -108,7 +108,12 @@ def test_ddpm_step_clip_x0_clips_the_prediction(sched, gen):
     eps = torch.randn(8, 2, generator=gen, dtype=torch.float64)
     t = 5
     out = dl.ddpm_step(
-        sched, x_t, t, eps, variance="beta", noise=torch.zeros_like(x_t),
+        sched,
+        x_t,
+        t,
+        eps,
+        variance="beta",
+        noise=torch.zeros_like(x_t),
         clip_x0=True,
     )
     x0_clipped = dl.x0_from_eps(sched, x_t, t, eps).clamp(-1, 1)
@@ -141,13 +146,21 @@ def test_ddim_with_eta_1_on_consecutive_steps_is_ddpm_with_beta_tilde(
 def test_ddim_eta_0_is_deterministic_and_is_eq_12(sched, gen):
     x_t = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     eps = torch.randn(4, 3, generator=gen, dtype=torch.float64)
-    t, t_prev = torch.tensor([1000, 600, 20, 1]), torch.tensor([980, 300, 0, 0])
+    t, t_prev = (
+        torch.tensor([1000, 600, 20, 1]),
+        torch.tensor([980, 300, 0, 0]),
+    )
     a = dl.ddim_step(sched, x_t, t, t_prev, eps)
     b = dl.ddim_step(sched, x_t, t, t_prev, eps, generator=gen)
     torch.testing.assert_close(a, b)
-    ab, ab_prev = sched.alpha_bar[t].view(-1, 1), sched.alpha_bar[t_prev].view(-1, 1)
+    ab, ab_prev = (
+        sched.alpha_bar[t].view(-1, 1),
+        sched.alpha_bar[t_prev].view(-1, 1),
+    )
     x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
-    torch.testing.assert_close(a, ab_prev.sqrt() * x0_hat + (1 - ab_prev).sqrt() * eps)
+    torch.testing.assert_close(
+        a, ab_prev.sqrt() * x0_hat + (1 - ab_prev).sqrt() * eps
+    )
     # Landing on t_prev = 0 returns x̂_0 itself.
     torch.testing.assert_close(a[2:], x0_hat[2:])
 

@@ -27,10 +27,15 @@ def mixture_model(sched, mixture):
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
 def test_ddpm_sample_yields_every_step_and_lands_on_the_data(sched, variance):
     c = torch.tensor([[0.3, -0.8]], dtype=torch.float64)
-    x_T = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x_T = torch.randn(
+        4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     steps = list(
         dl.ddpm_sample(
-            point_mass_model(sched, c), sched, x_T, variance=variance,
+            point_mass_model(sched, c),
+            sched,
+            x_T,
+            variance=variance,
             generator=torch.Generator().manual_seed(2),
         )
     )
@@ -50,7 +55,11 @@ def test_ddpm_with_the_exact_score_recovers_a_mixture(gen):
     x_T = torch.randn(4000, 2, generator=gen, dtype=torch.float64)
     x0 = dl.final_sample(
         dl.ddpm_sample(
-            mixture_model(sched, mix), sched, x_T, variance="beta", generator=gen
+            mixture_model(sched, mix),
+            sched,
+            x_T,
+            variance="beta",
+            generator=gen,
         )
     )
     radius = x0.norm(dim=1)
@@ -81,21 +90,30 @@ def test_ddim_with_the_exact_score_recovers_a_mixture_in_50_steps(gen):
 def test_ddim_eta_1_over_every_step_is_ddpm_with_beta_tilde(sched):
     mix = dl.eight_gaussians()
     model = mixture_model(sched, mix)
-    x_T = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    x_T = torch.randn(
+        64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     ddpm = list(
         dl.ddpm_sample(
-            model, sched, x_T, variance="beta_tilde",
+            model,
+            sched,
+            x_T,
+            variance="beta_tilde",
             generator=torch.Generator().manual_seed(4),
         )
     )
     ddim = list(
         dl.ddim_sample(
-            model, sched, x_T, range(1000, 0, -1), eta=1.0,
+            model,
+            sched,
+            x_T,
+            range(1000, 0, -1),
+            eta=1.0,
             generator=torch.Generator().manual_seed(4),
         )
     )
     assert [s.t for s in ddim] == [s.t for s in ddpm]
-    for a, b in zip(ddpm[::50], ddim[::50]):
+    for a, b in zip(ddpm[::50], ddim[::50], strict=True):
         torch.testing.assert_close(a.x_t, b.x_t)
     torch.testing.assert_close(ddpm[-1].x_t, ddim[-1].x_t)
 
@@ -123,7 +141,10 @@ def test_samplers_accept_x0_and_v_predicting_models(sched):
     for model, prediction in ((x0_model, "x0"), (v_model, "v")):
         out = dl.final_sample(
             dl.ddim_sample(
-                model, sched, x_T, dl.ddim_timesteps(1000, 20),
+                model,
+                sched,
+                x_T,
+                dl.ddim_timesteps(1000, 20),
                 prediction=prediction,
             )
         )
@@ -163,6 +184,8 @@ def test_sampler_errors_say_what_was_expected(sched):
     with pytest.raises(ValueError, match="1..T"):
         next(dl.ddim_sample(lambda x, t: x, sched, x_T, [1001, 500]))
     with pytest.raises(ValueError, match="one value per input value"):
-        next(dl.ddpm_sample(lambda x, t: x[:, :1], sched, x_T, variance="beta"))
+        next(
+            dl.ddpm_sample(lambda x, t: x[:, :1], sched, x_T, variance="beta")
+        )
     with pytest.raises(ValueError, match="yielded nothing"):
         dl.final_sample(iter([]))

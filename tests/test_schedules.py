@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from conftest import all_schedules
 
 import ddpm_lib as dl
-from conftest import all_schedules
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "quadratic", "sigmoid"])
@@ -21,7 +21,7 @@ def test_index_zero_is_clean_data_and_alpha_bar_decreases(name):
     # ᾱ_t = ∏_{s<=t} α_s, checked term by term against a plain product.
     for t in (1, 2, 10, 500, 1000):
         assert s.alpha_bar[t].item() == pytest.approx(
-            math.prod(s.alpha[1: t + 1].tolist()), rel=1e-12
+            math.prod(s.alpha[1 : t + 1].tolist()), rel=1e-12
         )
     assert (s.alpha_bar[1:] < s.alpha_bar[:-1]).all()
 
@@ -38,7 +38,7 @@ def test_linear_matches_the_paper():
 
 def test_the_seeds_linear_schedule_is_ours_shifted_by_one():
     # The seed's linear_beta_schedule: torch.linspace(1e-4, 0.02, T), 0-based.
-    T = 300  # noqa: N806
+    T = 300
     seed_betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     s = dl.linear_schedule(T)
     torch.testing.assert_close(dl.interop.betas_zero_based(s), seed_betas)
@@ -46,7 +46,7 @@ def test_the_seeds_linear_schedule_is_ours_shifted_by_one():
 
 
 def test_cosine_is_nichol_dhariwal_eq_17_with_the_square():
-    T, s_off = 1000, 0.008  # noqa: N806
+    T, s_off = 1000, 0.008
     s = dl.cosine_schedule(T, s=s_off)
 
     def f(t):
@@ -130,7 +130,9 @@ def test_bad_schedule_arguments_are_refused(make):
 def test_a_hand_built_schedule_must_respect_index_zero():
     s = dl.linear_schedule(10)
     with pytest.raises(ValueError, match="index 0"):
-        dl.Schedule(beta=s.beta[1:], alpha=s.alpha[1:], alpha_bar=s.alpha_bar[1:])
+        dl.Schedule(
+            beta=s.beta[1:], alpha=s.alpha[1:], alpha_bar=s.alpha_bar[1:]
+        )
 
 
 def test_timesteps_accepts_int_and_tensor_and_refuses_bad_ones(sched):

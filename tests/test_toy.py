@@ -20,7 +20,9 @@ def test_noised_mixture_is_the_law_of_q_sample(sched, gen):
     # samples of the closed-form q(x_t): means, covariances, and log-density.
     mix, t, n = dl.eight_gaussians(), 150, 200_000
     x0 = mix.sample(n, generator=gen).double()
-    x_t = dl.q_sample(sched, x0, t, torch.randn(x0.shape, generator=gen, dtype=torch.float64))
+    x_t = dl.q_sample(
+        sched, x0, t, torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    )
     y = mix.noised(sched, t).sample(n, generator=gen).double()
     torch.testing.assert_close(x_t.mean(0), y.mean(0), atol=0.02, rtol=0)
     torch.testing.assert_close(x_t.T.cov(), y.T.cov(), atol=0.03, rtol=0)
@@ -67,4 +69,6 @@ def test_mixture_errors():
     with pytest.raises(ValueError, match="sum to 1"):
         dl.GaussianMixture(torch.zeros(2, 2), torch.ones(2), torch.ones(2))
     with pytest.raises(ValueError, match="positive"):
-        dl.GaussianMixture(torch.zeros(2, 2), torch.zeros(2), torch.ones(2) / 2)
+        dl.GaussianMixture(
+            torch.zeros(2, 2), torch.zeros(2), torch.ones(2) / 2
+        )
