@@ -24,6 +24,7 @@ from ddpm_lib.data import (
     model_to_pixels,
     pixels_to_model,
 )
+from ddpm_lib.embedding import timestep_embedding
 from ddpm_lib.forward import (
     Prediction,
     eps_from_prediction,
@@ -36,6 +37,7 @@ from ddpm_lib.forward import (
     x0_from_eps,
     x0_from_v,
 )
+from ddpm_lib.guidance import guided_eps
 from ddpm_lib.losses import loss_simple, sample_timesteps, training_target
 from ddpm_lib.project import __version__
 from ddpm_lib.reverse import (
@@ -101,6 +103,7 @@ __all__ = [
     "fast_mode",
     "interop",
     "final_sample",
+    "guided_eps",
     "linear_schedule",
     "load_images",
     "loss_simple",
@@ -119,6 +122,7 @@ __all__ = [
     "schedule_from_betas",
     "sigmoid_schedule",
     "swiss_roll",
+    "timestep_embedding",
     "timesteps",
     "training_target",
     "two_moons",
