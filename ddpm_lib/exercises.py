@@ -110,8 +110,12 @@ def _close(got: Tensor, want: Tensor) -> bool:
             got = got.reshape(want.shape)
         except RuntimeError:
             return False
-    low = torch.float32 in (got.dtype, want.dtype)
-    rtol, atol = (1e-4, 1e-5) if low else (1e-9, 1e-11)
+    # float32 answers may compute 1 − ᾱ_t ≈ 1e-4 in float32, losing about
+    # three digits to cancellation; the classic mistakes differ far more.
+    low = torch.float64 not in (got.dtype, want.dtype) or (
+        torch.float32 in (got.dtype, want.dtype)
+    )
+    rtol, atol = (3e-3, 3e-3) if low else (1e-9, 1e-11)
     return torch.allclose(
         got.double(), want.double(), rtol=rtol, atol=atol, equal_nan=False
     )

@@ -100,5 +100,8 @@ def loss_simple(
             f"the model returned shape {tuple(output.shape)} for input "
             f"{tuple(x_t.shape)}; it must return one value per input value"
         )
-    # Algorithm 1, line 5: the gradient step takes this loss.
-    return (target - output).float().square().mean()
+    # Algorithm 1, line 5: the gradient step takes this loss. Half-precision
+    # errors are squared and averaged in float32; float64 stays float64.
+    err = target - output
+    err = err.to(torch.promote_types(err.dtype, torch.float32))
+    return err.square().mean()

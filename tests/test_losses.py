@@ -96,3 +96,10 @@ def test_loss_errors(sched):
         dl.loss_simple(sched, lambda x, t: x, x0, prediction="score")
     with pytest.raises(ValueError, match="1 <= t <= T"):
         dl.loss_simple(sched, lambda x, t: x, x0, t=torch.tensor([0, 1]))
+
+
+def test_loss_precision(sched):
+    x64 = torch.randn(4, 3, dtype=torch.float64)
+    assert dl.loss_simple(sched, lambda x, t: x, x64).dtype == torch.float64
+    x16 = torch.randn(4, 3, dtype=torch.bfloat16)
+    assert dl.loss_simple(sched, lambda x, t: x, x16).dtype == torch.float32

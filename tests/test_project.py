@@ -176,7 +176,7 @@ def test_plotting_helpers():
 def test_code_is_formatted_and_linted():
     # House style: ruff format + ruff check, lines <= 79 characters.
     require("ruff")
-    paths = [str(ROOT / "ddpm_lib"), str(ROOT / "tests")]
+    paths = [str(ROOT / d) for d in ("ddpm_lib", "tests", "scripts", "book")]
     for args in (["format", "--check"], ["check"]):
         out = subprocess.run(
             [sys.executable, "-m", "ruff", *args, *paths],
@@ -209,3 +209,10 @@ def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ddpm_lib/schedules.py" in names and "ddpm_lib/plotting.py" in names
     assert not [n for n in names if n.startswith(("tests/", "book/"))]
+
+
+def test_show_source_displays_the_function_that_ran():
+    from ddpm_lib.notebook import show_source
+
+    code = show_source(dl.q_sample)
+    assert "def q_sample(" in code.data and "Eq. (4)" in code.data

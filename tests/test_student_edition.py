@@ -1,0 +1,86 @@
+"""The student edition: current, solutions out, runs top to bottom."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "student_edition.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("student_edition", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_student_edition_is_up_to_date():
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_solutions_hidden_tests_and_library_source_are_taken_out():
+    se = load_script()
+    v4 = nbformat.v4
+    solution = v4.new_code_cell(
+        "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+        "    ### END SOLUTION"
+    )
+    solution.metadata["nbgrader"] = {"solution": True, "grade_id": "f"}
+    check = v4.new_code_cell("print(check(f))")
+    check.metadata.update(tags=["nbval-check-output"], keep_output=True)
+    check.outputs = [v4.new_output("stream", text="✔ f: correct")]
+    check.execution_count = 3
+    graded = v4.new_code_cell(
+        "### BEGIN HIDDEN TESTS\nassert check(f).passed\n### END HIDDEN TESTS"
+    )
+    source = v4.new_code_cell("show_source(f)")
+    source.metadata["tags"] = ["library-source", "hide-cell"]
+    dropdown = v4.new_markdown_cell(":::{solution-start} ex-f\n:::")
+    pen = v4.new_markdown_cell(":::{solution} ex-g\nThe answer.\n:::")
+    prompt = v4.new_markdown_cell(":::{exercise}\nDo it.\n:::")
+    nb = v4.new_notebook(
+        cells=[prompt, dropdown, solution, check, graded, source, pen]
+    )
+
+    assert se.has_exercises(nb)
+    student = se.student_notebook(nb)
+    sources = [c.source for c in student.cells]
+    assert sources[0] == prompt.source
+    assert sources[1] == "def f(x):\n    raise NotImplementedError()"
+    assert sources[2] == "print(check(f))"
+    assert sources[3] == se.HIDDEN_NOTE
+    assert len(student.cells) == 4  # dropdowns and library source dropped
+    assert student.cells[2].outputs == []
+    assert student.cells[2].execution_count is None
+    assert "keep_output" not in student.cells[2].metadata
+    assert nb.cells[3].outputs, "the original is left unchanged"
+    assert not se.has_exercises(v4.new_notebook(cells=[prompt]))
+
+
+def test_student_notebooks_run_with_every_exercise_unfinished(tmp_path):
+    notebooks = sorted((ROOT / "student").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute()  # raises on any error
+        checks = [
+            "".join(o.get("text", "") for o in c.outputs)
+            for c in nb.cells
+            if c.cell_type == "code" and "print(ex.check_" in c.source
+        ]
+        assert checks and all("not written yet" in c for c in checks), checks
