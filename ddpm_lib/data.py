@@ -33,9 +33,11 @@ __all__ = [
     "DataNotFoundError",
     "DeviceDataset",
     "Images",
+    "image_grid",
     "load_images",
     "model_to_pixels",
     "pixels_to_model",
+    "save_png",
 ]
 
 DATA_DIR_ENV = "DDPM_DATA_DIR"
@@ -122,6 +124,34 @@ def pixels_to_model(pixels: Tensor) -> Tensor:
 def model_to_pixels(x: Tensor) -> Tensor:
     """Model range [-1, 1] → uint8 pixels, clipped and rounded."""
     return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def image_grid(x: Tensor, *, ncols: int | None = None) -> Tensor:
+    """Tile images (B, C, H, W) in [-1, 1] into one uint8 (H', W', C) array.
+
+    Args:
+        x: Images in model range, shape (B, C, H, W).
+        ncols: Images per row (default: about √B).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"expected images (B, C, H, W); got {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    ncols = ncols or max(1, round(b**0.5))
+    nrows = -(-b // ncols)
+    pixels = model_to_pixels(x.detach().cpu())
+    pad = torch.zeros(nrows * ncols - b, c, h, w, dtype=torch.uint8)
+    tiles = torch.cat([pixels, pad]).reshape(nrows, ncols, c, h, w)
+    grid = tiles.permute(0, 3, 1, 4, 2)  # (rows, H, cols, W, C)
+    return grid.reshape(nrows * h, ncols * w, c)
+
+
+def save_png(x: Tensor, path: str | os.PathLike, *, ncols=None) -> None:
+    """Write images (B, C, H, W) in [-1, 1] as one PNG grid."""
+    from torchvision.io import write_png
+
+    grid = image_grid(x, ncols=ncols).permute(2, 0, 1)  # (C, H', W')
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_png(grid.contiguous(), str(path))
 
 
 def _read_idx(path: Path) -> Tensor:
@@ -287,6 +317,8 @@ class DeviceDataset:
             raise ValueError("x and labels must be on one device")
         self.x = x
         self.labels = labels
+        self._epoch: tuple[int, int] | None = None  # cached permutation
+        self._order: Tensor | None = None
 
     @classmethod
     def from_images(
@@ -306,6 +338,35 @@ class DeviceDataset:
     @property
     def device(self) -> torch.device:
         return self.x.device
+
+    def batch_at(
+        self, step: int, batch_size: int, *, seed: int = 0
+    ) -> tuple[Tensor, Tensor | None]:
+        """The batch of training step ``step`` (0-based), a pure function.
+
+        Epoch e = step // (N // batch_size) is a permutation drawn from
+        ``seed`` and e; the batch is the slice of that permutation for the
+        step. Resuming a run at any step therefore sees exactly the batches
+        it would have seen, with no iterator state to save.
+        """
+        if not 1 <= batch_size <= len(self):
+            raise ValueError(
+                f"batch_size must be in 1..{len(self)} (the dataset's "
+                f"size); got {batch_size}"
+            )
+        per_epoch = len(self) // batch_size
+        epoch, within = divmod(step, per_epoch)
+        if self._epoch != (seed, epoch):
+            g = torch.Generator(self.device).manual_seed(
+                seed * 1_000_003 + epoch
+            )
+            self._order = torch.randperm(
+                len(self), generator=g, device=self.device
+            )
+            self._epoch = (seed, epoch)
+        index = self._order[within * batch_size : (within + 1) * batch_size]
+        labels = None if self.labels is None else self.labels[index]
+        return self.x[index], labels
 
     def batches(
         self,

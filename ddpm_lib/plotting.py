@@ -7,31 +7,11 @@ free of matplotlib.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import torch
 from torch import Tensor
 
-from ddpm_lib.data import model_to_pixels
+from ddpm_lib.data import image_grid
 
 __all__ = ["image_grid", "show_images", "show_points"]
-
-
-def image_grid(x: Tensor, *, ncols: int | None = None) -> Tensor:
-    """Tile images (B, C, H, W) in [-1, 1] into one uint8 (H', W', C) array.
-
-    Args:
-        x: Images in model range, shape (B, C, H, W).
-        ncols: Images per row (default: about √B).
-    """
-    if x.ndim != 4:
-        raise ValueError(f"expected images (B, C, H, W); got {tuple(x.shape)}")
-    b, c, h, w = x.shape
-    ncols = ncols or max(1, round(b**0.5))
-    nrows = -(-b // ncols)
-    pixels = model_to_pixels(x.detach().cpu())
-    pad = torch.zeros(nrows * ncols - b, c, h, w, dtype=torch.uint8)
-    tiles = torch.cat([pixels, pad]).reshape(nrows, ncols, c, h, w)
-    grid = tiles.permute(0, 3, 1, 4, 2)  # (rows, H, cols, W, C)
-    return grid.reshape(nrows * h, ncols * w, c)
 
 
 def show_images(

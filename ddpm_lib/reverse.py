@@ -15,7 +15,14 @@ import torch
 from torch import Tensor
 
 from ddpm_lib.forward import check_same_shape, eps_from_x0, x0_from_eps
-from ddpm_lib.schedules import Schedule, append_dims, as_coef, pick, timesteps
+from ddpm_lib.schedules import (
+    Schedule,
+    append_dims,
+    as_coef,
+    check_on_device,
+    pick,
+    timesteps,
+)
 
 __all__ = [
     "Variance",
@@ -230,11 +237,11 @@ def ddim_step(
         raise ValueError(f"eta must lie in [0, 1]; got {eta!r}")
     t = timesteps(sched, t, x_t)
     t_prev = timesteps(sched, t_prev, x_t, lowest=0)
-    if not torch.compiler.is_compiling() and (t_prev >= t).any():
-        raise ValueError(
-            "DDIM steps go back in time: expected t_prev < t; got "
-            f"t = {t.tolist()}, t_prev = {t_prev.tolist()}"
-        )
+    check_on_device(
+        (t_prev < t).all(),
+        "DDIM steps go back in time: expected t_prev < t",
+        lambda: f"got t = {t.tolist()}, t_prev = {t_prev.tolist()}",
+    )
     x0_hat = x0_from_eps(sched, x_t, t, eps_pred)  # Eq. (12), first term
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)

@@ -269,16 +269,32 @@ def timesteps(
             f"a single step); got {tuple(t.shape)}"
         )
     t = t.to(device=x.device, dtype=torch.long).reshape(-1).expand(batch)
-    if not torch.compiler.is_compiling():
-        lo, hi = torch.aminmax(t)
-        if lo < lowest or hi > sched.T:
-            raise ValueError(
-                f"t must satisfy {lowest} <= t <= T = {sched.T} (the "
-                f"paper's 1-based steps); got values in [{int(lo)}, "
-                f"{int(hi)}]. Convert 0-based steps with "
-                "ddpm_lib.interop.from_zero_based."
-            )
+    check_on_device(
+        ((t >= lowest) & (t <= sched.T)).all(),
+        f"t must satisfy {lowest} <= t <= T = {sched.T} (the paper's "
+        "1-based steps); convert 0-based steps with "
+        "ddpm_lib.interop.from_zero_based",
+        lambda: f"got values in [{int(t.min())}, {int(t.max())}]",
+    )
     return t
+
+
+def check_on_device(ok: Tensor, message: str, detail=lambda: "") -> None:
+    """Raise ValueError(message) unless the 0-d bool tensor ``ok`` is true.
+
+    On the CPU the check is immediate. On an accelerator, reading ``ok``
+    would stall the device, so the check is queued with the computation
+    (``torch._assert_async``) and fails the run at its next sync instead:
+    still never a silent wrong number, and no host-device sync per step.
+    """
+    if torch.compiler.is_compiling():
+        return
+    if ok.device.type == "cpu":
+        if not ok:
+            extra = detail()
+            raise ValueError(f"{message}; {extra}" if extra else message)
+    else:
+        torch._assert_async(ok, message)
 
 
 def pick(values: Tensor, t: Tensor) -> Tensor:

@@ -1,0 +1,66 @@
+"""Exponential moving average of a network's weights (the sampling model).
+
+Ho et al. (2020) sample from an EMA of the weights with decay 0.9999.
+With warm-up the decay starts small, min(decay, (1 + n) / (10 + n)) after
+n updates, so early averages are not dominated by the random
+initialisation. The update is one fused ``torch._foreach_lerp_`` over all
+parameters, with the decay a Python number: no host-device sync.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+__all__ = ["EMA"]
+
+
+class EMA(nn.Module):
+    """An averaged copy of ``model``: θ_ema ← d · θ_ema + (1 − d) · θ.
+
+    Args:
+        model: The network being trained; it is copied once.
+        decay: The final decay d (the paper's 0.9999).
+        warmup: Use d_n = min(decay, (1 + n) / (10 + n)) at update n.
+    """
+
+    def __init__(
+        self, model: nn.Module, *, decay: float = 0.9999, warmup: bool = True
+    ) -> None:
+        super().__init__()
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must lie in [0, 1); got {decay!r}")
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay, self.warmup, self.updates = decay, warmup, 0
+
+    def current_decay(self) -> float:
+        """The decay the next update will use."""
+        n = self.updates
+        return (
+            min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
+        )
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average one step towards ``model``'s weights."""
+        weight = 1 - self.current_decay()
+        averaged = list(self.module.parameters())
+        current = [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(averaged, current, weight)
+        for mine, theirs in zip(
+            self.module.buffers(), model.buffers(), strict=True
+        ):
+            mine.copy_(theirs)
+        self.updates += 1
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def state_dict(self, *args, **kwargs):
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state, strict: bool = True):
+        self.module.load_state_dict(state["module"], strict=strict)
+        self.updates = int(state["updates"])

@@ -1,0 +1,514 @@
+"""The training engine: Algorithm 1 of Ho et al. (2020) at speed.
+
+One :class:`TrainConfig` describes a run (its defaults are the paper's);
+:class:`Trainer` runs it on the device the data lives on. Every speed
+path is a switch in the config and computes the same thing as the plain
+path: bf16 autocast, ``torch.compile``, channels_last, the fused Adam
+kernel, the foreach EMA, and a dataset resident on the device. The step
+never waits for the device: losses are summed on the device and read only
+when logged.
+
+Multi-GPU (or multi-process CPU) training goes through
+``torchrun --nproc_per_node=N -m ddpm_lib.train``: every process draws the
+same global batch and trains on its slice under DistributedDataParallel,
+so N processes follow the trajectory of one process with the same global
+batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from ddpm_lib.checkpoint import CheckpointError, load_checkpoint
+from ddpm_lib.checkpoint import save_checkpoint as _write
+from ddpm_lib.data import DeviceDataset, save_png
+from ddpm_lib.ema import EMA
+from ddpm_lib.forward import as_prediction
+from ddpm_lib.generate import generate
+from ddpm_lib.losses import loss_simple
+from ddpm_lib.schedules import (
+    Schedule,
+    cosine_schedule,
+    linear_schedule,
+    quadratic_schedule,
+    schedule_from_betas,
+    sigmoid_schedule,
+)
+from ddpm_lib.unet import PRESETS, UNet, UNetConfig
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "load_model",
+    "make_schedule",
+]
+
+SCHEDULES = {
+    "linear": linear_schedule,
+    "cosine": cosine_schedule,
+    "quadratic": quadratic_schedule,
+    "sigmoid": sigmoid_schedule,
+}
+CHECKPOINT = "checkpoint.pt"
+
+# Fields that may change when a run is resumed; the rest define the run.
+RESUMABLE = {
+    "steps",
+    "max_minutes",
+    "log_every",
+    "checkpoint_every",
+    "sample_every",
+    "compile",
+    "channels_last",
+    "fused_optimizer",
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults follow Ho et al. (2020) §4 / Appendix B."""
+
+    model: UNetConfig = field(default_factory=lambda: PRESETS["tiny"])
+    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | cifar10
+    data_limit: int | None = None  # train on the first N images only
+    T: int = 1000  # diffusion steps
+    schedule: str = "linear"  # linear | cosine | quadratic | sigmoid
+    prediction: str = "eps"  # what the network predicts: eps | x0 | v
+    steps: int = 10_000  # optimizer steps in the whole run
+    batch_size: int = 128  # global batch (all processes together)
+    lr: float = 2e-4  # Adam learning rate
+    warmup_steps: int = 5000  # linear learning-rate warm-up
+    grad_clip: float = 1.0  # max global gradient norm
+    ema_decay: float = 0.9999  # EMA of the weights used for sampling
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + n) / (10 + n))
+    label_dropout: float = 0.1  # P(label → null) for guidance training
+    seed: int = 0  # weights, batches, t and ε
+    bf16: bool = False  # autocast the network to bfloat16
+    compile: bool = False  # torch.compile the network
+    channels_last: bool = False  # NHWC memory layout
+    fused_optimizer: bool = False  # Adam's fused kernel
+    log_every: int = 100  # steps between loss readings
+    checkpoint_every: int = 1000  # steps between checkpoints (0: end only)
+    sample_every: int = 0  # steps between sample grids (0: never)
+    max_minutes: float | None = None  # stop (and checkpoint) after this
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {sorted(SCHEDULES)}; got "
+                f"{self.schedule!r}"
+            )
+        as_prediction(self.prediction)
+        for name in ("T", "steps", "batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.lr <= 0 or self.grad_clip <= 0 or self.warmup_steps < 0:
+            raise ValueError("lr and grad_clip must be > 0, warmup >= 0")
+        if not 0 <= self.label_dropout < 1:
+            raise ValueError("label_dropout must lie in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["model"] = UNetConfig.from_dict(d["model"])
+        return cls(**d)
+
+
+def make_schedule(config: TrainConfig) -> Schedule:
+    return SCHEDULES[config.schedule](config.T)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) without torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """Trains a UNet with L_simple on a :class:`DeviceDataset`.
+
+    Args:
+        config: The run.
+        data: Training images in [-1, 1] (with labels for a
+            class-conditional network), already on the training device.
+        out_dir: Where checkpoints, sample grids and the loss history go
+            (None: keep nothing on disk).
+        progress: Show a progress bar (tqdm).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: DeviceDataset,
+        *,
+        out_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config, self.data = config, data
+        self.device = data.device
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.rank, self.world = _distributed()
+        cfg, mcfg = config, config.model
+        self._check_data()
+        if cfg.batch_size % self.world:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} must divide evenly among "
+                f"{self.world} processes"
+            )
+        self.sched = make_schedule(cfg).to(self.device)
+        torch.manual_seed(cfg.seed)  # the initial weights
+        self.model = UNet(mcfg).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.model, decay=cfg.ema_decay, warmup=cfg.ema_warmup)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=cfg.lr,
+            fused=True if cfg.fused_optimizer else None,
+        )
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.step = 0
+        self.history: list[dict] = []
+
+    # -- data and one step ------------------------------------------------
+
+    def _check_data(self) -> None:
+        m, shape = self.config.model, tuple(self.data.x.shape[1:])
+        want = (m.image_channels, m.image_size, m.image_size)
+        if shape != want:
+            raise ValueError(
+                f"the data has images of shape {shape} but the network "
+                f"expects {want}; pick a preset for this dataset"
+            )
+        if m.num_classes is not None and self.data.labels is None:
+            raise ValueError("a class-conditional network needs labels")
+
+    def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """This process's slice of the global batch: x0, t, ε, labels."""
+        cfg = self.config
+        x0, labels = self.data.batch_at(
+            self.step, cfg.batch_size, seed=cfg.seed
+        )
+        g, b = self.generator, cfg.batch_size
+        # Algorithm 1, lines 3-4: t ~ Uniform{1..T}, ε ~ N(0, I).
+        t = torch.randint(1, cfg.T + 1, (b,), generator=g, device=self.device)
+        eps = torch.randn(x0.shape, generator=g, device=self.device)
+        if cfg.model.num_classes is None:
+            labels = None
+        else:  # label dropout trains the unconditional (null) model too
+            drop = torch.rand(b, generator=g, device=self.device)
+            null = torch.full_like(labels, cfg.model.null_label)
+            labels = torch.where(drop < cfg.label_dropout, null, labels)
+        share = slice(
+            self.rank * b // self.world, (self.rank + 1) * b // self.world
+        )
+        if cfg.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+            eps = eps.contiguous(memory_format=torch.channels_last)
+        pick = (lambda v: v[share]) if self.world > 1 else (lambda v: v)
+        return (
+            pick(x0),
+            pick(t),
+            pick(eps),
+            None if labels is None else pick(labels),
+        )
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of a step: linear warm-up, then constant."""
+        cfg = self.config
+        if cfg.warmup_steps == 0:
+            return cfg.lr
+        return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+    def train_step(self) -> tuple[Tensor, Tensor]:
+        """One optimizer step; returns (loss, grad norm) as device tensors."""
+        cfg = self.config
+        x0, t, eps, labels = self._batch()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        autocast = torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16
+        )
+        with autocast:
+            loss = loss_simple(
+                self.sched,
+                lambda x, s: self.net(x, s, labels),
+                x0,
+                t=t,
+                eps=eps,
+                prediction=cfg.prediction,
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), cfg.grad_clip, foreach=True
+        )
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return loss.detach(), grad_norm.detach()
+
+    # -- the loop ------------------------------------------------------------
+
+    def train(self, steps: int | None = None) -> list[dict]:
+        """Train up to ``steps`` in total (default: ``config.steps``).
+
+        Returns the loss history: one record per ``log_every`` steps.
+
+        Raises:
+            TrainingDiverged: if the loss becomes NaN or infinite; the
+                last checkpoint written before is left as it was.
+        """
+        cfg = self.config
+        target = cfg.steps if steps is None else steps
+        bar = self._progress_bar(target)
+        window_loss = torch.zeros((), device=self.device)
+        window_norm = torch.zeros((), device=self.device)
+        window, started = 0, time.perf_counter()
+        deadline = (
+            None
+            if cfg.max_minutes is None
+            else time.monotonic() + 60 * cfg.max_minutes
+        )
+        try:
+            while self.step < target:
+                if deadline is not None and time.monotonic() > deadline:
+                    target = self.step  # out of time: stop here, cleanly
+                    break
+                loss, norm = self.train_step()
+                window_loss += loss
+                window_norm += norm
+                window += 1
+                if bar is not None:
+                    bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == target:
+                    record = self._log(
+                        window_loss, window_norm, window, started
+                    )
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{record['loss']:.4f}")
+                    window_loss.zero_()
+                    window_norm.zero_()
+                    window, started = 0, time.perf_counter()
+                if cfg.checkpoint_every and (
+                    self.step % cfg.checkpoint_every == 0
+                ):
+                    if window:  # never checkpoint weights from a NaN step
+                        self._check_finite(window_loss / window)
+                    self.save()
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.save_samples()
+        finally:
+            if bar is not None:
+                bar.close()
+        every = cfg.checkpoint_every
+        if window:  # steps since the last reading (a time-budget stop)
+            self._log(window_loss, window_norm, window, started)
+        if self.step == target and not (every and target % every == 0):
+            self.save()
+        return self.history
+
+    def _check_finite(self, loss: Tensor | float) -> float:
+        loss = float(loss)  # a sync: only when logging or checkpointing
+        if not math.isfinite(loss):
+            where = (
+                f"; the checkpoint in {self.out_dir} is from before"
+                if self.out_dir is not None
+                else ""
+            )
+            raise TrainingDiverged(
+                f"the loss became {loss} by step {self.step}{where}. Lower "
+                "the learning rate (--lr), keep gradient clipping on, or "
+                "check the data for NaN values."
+            )
+        return loss
+
+    def _log(self, loss_sum, norm_sum, n, started) -> dict:
+        loss = self._check_finite(loss_sum / n)
+        elapsed = time.perf_counter() - started
+        record = {
+            "step": self.step,
+            "loss": loss,
+            "grad_norm": (norm_sum / n).item(),
+            "lr": self.lr_at(self.step - 1),
+            "images_per_s": n * self.config.batch_size / max(elapsed, 1e-9),
+        }
+        self.history.append(record)
+        return record
+
+    def _progress_bar(self, target: int):
+        if not self.progress or self.rank != 0 or self.step >= target:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=target, initial=self.step, desc="training", unit="step"
+        )
+
+    # -- outputs -----------------------------------------------------------
+
+    def state(self) -> dict:
+        """Everything needed to continue this run exactly."""
+        rng = {"generator": self.generator.get_state()}
+        rng["torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule_betas": self.sched.beta[1:].cpu().double(),
+            "rng": rng,
+            "history": self.history,
+        }
+
+    def save(self) -> Path | None:
+        """Write ``out_dir/checkpoint.pt`` (only the first process)."""
+        if self.out_dir is None or self.rank != 0:
+            return None
+        return _write(self.state(), self.out_dir / CHECKPOINT)
+
+    def save_samples(self, n: int = 64) -> Path | None:
+        """A grid of EMA samples (DDIM-50) as ``samples_<step>.png``."""
+        if self.out_dir is None or self.rank != 0:
+            return None
+        m = self.config.model
+        labels = None
+        if m.num_classes is not None:
+            labels = torch.arange(n, device=self.device) % m.num_classes
+        g = torch.Generator(self.device).manual_seed(self.config.seed)
+        images = generate(
+            self.ema.module,
+            self.sched,
+            n,
+            labels=labels,
+            prediction=self.config.prediction,
+            generator=g,
+        )
+        path = self.out_dir / f"samples_{self.step:07d}.png"
+        ncols = m.num_classes or None
+        save_png(images, path, ncols=ncols)
+        return path
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        data: DeviceDataset,
+        *,
+        config: TrainConfig | None = None,
+        out_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> Trainer:
+        """Continue the run saved at ``path`` (same batches, same noise).
+
+        Args:
+            path: A checkpoint written by :meth:`save`.
+            data: The same training data.
+            config: Optionally the run's config with changes; only
+                ``steps``, the intervals and the speed switches may differ.
+        """
+        state = load_checkpoint(path, map_location=data.device)
+        saved = TrainConfig.from_dict(state["config"])
+        if config is not None:
+            changed = [
+                f.name
+                for f in fields(TrainConfig)
+                if getattr(config, f.name) != getattr(saved, f.name)
+                and f.name not in RESUMABLE
+            ]
+            if changed:
+                raise CheckpointError(
+                    f"{path} belongs to a run with a different "
+                    f"{', '.join(changed)}; resume with the same settings "
+                    "or start a new run in another folder"
+                )
+            saved = replace(
+                saved, **{k: getattr(config, k) for k in RESUMABLE}
+            )
+        out_dir = Path(path).parent if out_dir is None else out_dir
+        trainer = cls(saved, data, out_dir=out_dir, progress=progress)
+        trainer.model.load_state_dict(state["model"])
+        trainer.ema.load_state_dict(state["ema"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.generator.set_state(state["rng"]["generator"].cpu())
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and trainer.device.type == "cuda":
+            torch.cuda.set_rng_state(
+                state["rng"]["cuda"].cpu(), trainer.device
+            )
+        trainer.step = int(state["step"])
+        trainer.history = list(state["history"])
+        return trainer
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    ema: bool = True,
+    device: str | torch.device = "cpu",
+) -> tuple[UNet, Schedule, TrainConfig]:
+    """The trained network (EMA weights by default), its schedule and run.
+
+    Raises:
+        CheckpointError: for a missing, damaged or foreign file, or one
+            whose weights do not fit its own config.
+    """
+    state = load_checkpoint(path, map_location=device)
+    try:
+        config = TrainConfig.from_dict(state["config"])
+        model = UNet(config.model).to(device)
+        weights = state["ema"]["module"] if ema else state["model"]
+        model.load_state_dict(weights)
+        sched = schedule_from_betas(state["schedule_betas"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} does not hold a complete ddpm_lib training state "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    return model.eval(), sched, config
+
+
+@contextlib.contextmanager
+def distributed_from_env():
+    """Join the process group torchrun describes; leave it afterwards."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend)
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()
