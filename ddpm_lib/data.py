@@ -147,11 +147,12 @@ def image_grid(x: Tensor, *, ncols: int | None = None) -> Tensor:
 
 def save_png(x: Tensor, path: str | os.PathLike, *, ncols=None) -> None:
     """Write images (B, C, H, W) in [-1, 1] as one PNG grid."""
-    from torchvision.io import write_png
+    from PIL import Image  # Pillow, which torchvision depends on
 
-    grid = image_grid(x, ncols=ncols).permute(2, 0, 1)  # (C, H', W')
+    grid = image_grid(x, ncols=ncols)  # (H', W', C) uint8
+    array = grid.squeeze(-1) if grid.shape[-1] == 1 else grid
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_png(grid.contiguous(), str(path))
+    Image.fromarray(array.numpy()).save(path)
 
 
 def _read_idx(path: Path) -> Tensor:

@@ -147,6 +147,14 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(model=model, **values)
 
 
+def _print(record: dict) -> None:
+    print(
+        f"step {record['step']}: loss {record['loss']:.4f}, grad norm "
+        f"{record['grad_norm']:.3f}, {record['images_per_s']:.0f} images/s",
+        flush=True,
+    )
+
+
 def run(args) -> int:
     out = Path(args.out)
     checkpoint = out / CHECKPOINT
@@ -179,12 +187,11 @@ def run(args) -> int:
             images, device, limit=config.data_limit
         )
         progress = not args.no_progress
+        hooks = {"progress": progress, "on_log": None if progress else _print}
         if args.resume:
-            trainer = Trainer.resume(
-                checkpoint, data, config=config, progress=progress
-            )
+            trainer = Trainer.resume(checkpoint, data, config=config, **hooks)
         else:
-            trainer = Trainer(config, data, out_dir=out, progress=progress)
+            trainer = Trainer(config, data, out_dir=out, **hooks)
         try:
             history = trainer.train()
         finally:

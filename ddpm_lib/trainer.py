@@ -21,6 +21,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -152,6 +153,7 @@ class Trainer:
         out_dir: Where checkpoints, sample grids and the loss history go
             (None: keep nothing on disk).
         progress: Show a progress bar (tqdm).
+        on_log: Called with each loss-history record (e.g. ``print``).
     """
 
     def __init__(
@@ -161,8 +163,10 @@ class Trainer:
         *,
         out_dir: str | os.PathLike | None = None,
         progress: bool = True,
+        on_log: Callable[[dict], None] | None = None,
     ) -> None:
         self.config, self.data = config, data
+        self.on_log = on_log
         self.device = data.device
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
@@ -348,6 +352,10 @@ class Trainer:
         return loss
 
     def _log(self, loss_sum, norm_sum, n, started) -> dict:
+        if self.world > 1:  # every process saw its share of the batch
+            loss_sum = loss_sum.clone()
+            dist.all_reduce(loss_sum)
+            loss_sum /= self.world
         loss = self._check_finite(loss_sum / n)
         elapsed = time.perf_counter() - started
         record = {
@@ -358,6 +366,8 @@ class Trainer:
             "images_per_s": n * self.config.batch_size / max(elapsed, 1e-9),
         }
         self.history.append(record)
+        if self.on_log is not None and self.rank == 0:
+            self.on_log(record)
         return record
 
     def _progress_bar(self, target: int):
@@ -425,6 +435,7 @@ class Trainer:
         config: TrainConfig | None = None,
         out_dir: str | os.PathLike | None = None,
         progress: bool = True,
+        on_log: Callable[[dict], None] | None = None,
     ) -> Trainer:
         """Continue the run saved at ``path`` (same batches, same noise).
 
@@ -453,7 +464,9 @@ class Trainer:
                 saved, **{k: getattr(config, k) for k in RESUMABLE}
             )
         out_dir = Path(path).parent if out_dir is None else out_dir
-        trainer = cls(saved, data, out_dir=out_dir, progress=progress)
+        trainer = cls(
+            saved, data, out_dir=out_dir, progress=progress, on_log=on_log
+        )
         trainer.model.load_state_dict(state["model"])
         trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])

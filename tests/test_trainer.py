@@ -1,0 +1,243 @@
+"""The training engine: it learns, resumes exactly, keeps its speed paths
+honest, and never loses or trusts a bad checkpoint."""
+
+import pickle
+from dataclasses import replace
+
+import pytest
+import torch
+
+import ddpm_lib as dl
+from ddpm_lib.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ddpm_lib.ema import EMA
+from ddpm_lib.generate import generate
+from ddpm_lib.trainer import TrainConfig, Trainer, TrainingDiverged, load_model
+from ddpm_lib.unet import unet_config
+
+
+def small_data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
+    return dl.DeviceDataset(x, torch.arange(n) % 10)
+
+
+def config(**changes):
+    base = TrainConfig(
+        model=unet_config("tiny", dropout=0.0),
+        batch_size=8,
+        warmup_steps=0,
+        log_every=2,
+        checkpoint_every=0,
+        steps=4,
+    )
+    return replace(base, **changes)
+
+
+def params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_training_lowers_the_loss():
+    trainer = Trainer(
+        config(steps=40, log_every=10, lr=1e-3), small_data(), progress=False
+    )
+    history = trainer.train()
+    assert [r["step"] for r in history] == [10, 20, 30, 40]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert all(r["images_per_s"] > 0 for r in history)
+
+
+def test_resuming_continues_the_same_run(tmp_path):
+    straight = Trainer(config(steps=6), small_data(), progress=False)
+    straight.train()
+    first = Trainer(
+        config(steps=3), small_data(), out_dir=tmp_path, progress=False
+    )
+    first.train()
+    resumed = Trainer.resume(
+        tmp_path / "checkpoint.pt",
+        small_data(),
+        config=config(steps=6),
+        progress=False,
+    )
+    assert resumed.step == 3
+    resumed.train()
+    assert torch.equal(params(resumed.model), params(straight.model))
+    assert torch.equal(params(resumed.ema.module), params(straight.ema.module))
+    assert resumed.history[-1] == {
+        **straight.history[-1],
+        "images_per_s": resumed.history[-1]["images_per_s"],
+    }
+
+
+@pytest.mark.parametrize(
+    "switch, tol",
+    [
+        ({"channels_last": True}, 1e-5),
+        ({"fused_optimizer": True}, 1e-6),
+        ({"bf16": True}, 3e-2),
+    ],
+    ids=["channels_last", "fused_optimizer", "bf16_autocast"],
+)
+def test_speed_paths_compute_what_the_plain_path_computes(switch, tol):
+    plain = Trainer(config(steps=3), small_data(), progress=False)
+    fast = Trainer(config(steps=3, **switch), small_data(), progress=False)
+    losses = [plain.train_step()[0].item() for _ in range(3)]
+    fast_losses = [fast.train_step()[0].item() for _ in range(3)]
+    assert fast_losses == pytest.approx(losses, rel=tol, abs=tol)
+    if not switch.get("bf16"):
+        torch.testing.assert_close(
+            params(fast.model), params(plain.model), atol=tol, rtol=tol
+        )
+
+
+def test_compiled_network_computes_what_the_eager_one_computes():
+    plain = Trainer(config(), small_data(), progress=False)
+    compiled = Trainer(config(compile=True), small_data(), progress=False)
+    for _ in range(2):
+        a, b = plain.train_step()[0], compiled.train_step()[0]
+        assert b.item() == pytest.approx(a.item(), rel=1e-4, abs=1e-5)
+    torch.testing.assert_close(
+        params(compiled.model), params(plain.model), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_ema_is_the_textbook_average_with_warmup():
+    net = torch.nn.Linear(3, 2)
+    ema = EMA(net, decay=0.99, warmup=True)
+    expected = params(net).clone()
+    for n in range(5):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(1.0)
+        d = min(0.99, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * params(net)
+        ema.update(net)
+    torch.testing.assert_close(params(ema.module), expected)
+    assert ema.current_decay() == pytest.approx(6 / 15)
+    assert EMA(net, decay=0.5, warmup=False).current_decay() == 0.5
+    with pytest.raises(ValueError, match="decay"):
+        EMA(net, decay=1.0)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
+    data = small_data()
+    trainer = Trainer(
+        config(steps=2, checkpoint_every=2),
+        data,
+        out_dir=tmp_path,
+        progress=False,
+    )
+    trainer.train()
+    good = (tmp_path / "checkpoint.pt").read_bytes()
+    data.x[:] = float("nan")
+    with pytest.raises(
+        TrainingDiverged, match="lower the learning rate|Lower"
+    ):
+        trainer.train(steps=4)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == good
+
+
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    path = save_checkpoint({"step": 1}, tmp_path / "c.pt")
+    before = path.read_bytes()
+
+    def killed(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # the run is killed while writing
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"step": 2}, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+
+
+def test_bad_checkpoints_get_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    damaged = tmp_path / "damaged.pt"
+    save_checkpoint({"step": 1}, damaged)
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(damaged)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not written by ddpm_lib"):
+        load_checkpoint(foreign)
+    code = tmp_path / "code.pt"
+    with open(code, "wb") as f:
+        pickle.dump({"format": "x", "danger": pickle.Pickler}, f)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(code)
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    Trainer(
+        config(steps=2), small_data(), out_dir=tmp_path, progress=False
+    ).train()
+    with pytest.raises(CheckpointError, match="different lr"):
+        Trainer.resume(
+            tmp_path / "checkpoint.pt",
+            small_data(),
+            config=config(steps=4, lr=1e-3),
+            progress=False,
+        )
+
+
+def test_load_model_returns_the_ema_network(tmp_path):
+    trainer = Trainer(
+        config(steps=3), small_data(), out_dir=tmp_path, progress=False
+    )
+    trainer.train()
+    model, sched, cfg = load_model(tmp_path / "checkpoint.pt")
+    assert torch.equal(params(model), params(trainer.ema.module))
+    raw, _, _ = load_model(tmp_path / "checkpoint.pt", ema=False)
+    assert torch.equal(params(raw), params(trainer.model))
+    assert sched.T == 1000 and cfg == trainer.config
+    torch.testing.assert_close(sched.alpha_bar, trainer.sched.alpha_bar)
+
+
+def test_data_that_does_not_fit_the_network_is_refused():
+    cifar_net = config(model=unet_config("cifar10_ddpm"))
+    with pytest.raises(ValueError, match="expects"):
+        Trainer(cifar_net, small_data(), progress=False)
+    unlabelled = dl.DeviceDataset(small_data().x)
+    with pytest.raises(ValueError, match="needs labels"):
+        Trainer(config(model=unet_config("tiny_cond")), unlabelled)
+    with pytest.raises(ValueError, match="schedule"):
+        config(schedule="exponential")
+
+
+def test_generate_with_labels_and_guidance():
+    model = dl_unet("tiny_cond")
+    sched = dl.linear_schedule(50)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 1, 2])
+    a = generate(
+        model, sched, 3, steps=5, labels=labels, guidance=2.0, generator=g
+    )
+    assert a.shape == (3, 1, 28, 28) and a.abs().max() <= 1
+    g = torch.Generator().manual_seed(0)
+    b = generate(
+        model, sched, 3, steps=5, labels=labels, guidance=2.0, generator=g
+    )
+    assert torch.equal(a, b)
+    ddpm = generate(model, sched, 2, sampler="ddpm", batch_size=1)
+    assert ddpm.shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="class-conditional"):
+        generate(dl_unet("tiny"), sched, 3, labels=labels, guidance=1.0)
+    with pytest.raises(ValueError, match="sampler"):
+        generate(model, sched, 1, sampler="euler")
+
+
+def dl_unet(name):
+    from ddpm_lib.unet import UNet
+
+    model = UNet(unet_config(name))
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)
+    return model.eval()
