@@ -16,14 +16,22 @@ from ddpm_lib.bound import (
     vlb_bpd,
     vlb_term_bpd,
 )
+from ddpm_lib.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ddpm_lib.data import (
     DataNotFoundError,
     DeviceDataset,
     Images,
+    image_grid,
     load_images,
     model_to_pixels,
     pixels_to_model,
+    save_png,
 )
+from ddpm_lib.ema import EMA
 from ddpm_lib.embedding import timestep_embedding
 from ddpm_lib.forward import (
     Prediction,
@@ -37,6 +45,7 @@ from ddpm_lib.forward import (
     x0_from_eps,
     x0_from_v,
 )
+from ddpm_lib.generate import eps_model, generate
 from ddpm_lib.guidance import guided_eps
 from ddpm_lib.losses import loss_simple, sample_timesteps, training_target
 from ddpm_lib.project import __version__
@@ -73,21 +82,17 @@ from ddpm_lib.toy import (
     swiss_roll,
     two_moons,
 )
+from ddpm_lib.trainer import TrainConfig, Trainer, TrainingDiverged, load_model
+from ddpm_lib.unet import PRESETS, UNet, UNetConfig, unet_config
 
 __all__ = [
-    "BoundTerms",
-    "DataNotFoundError",
-    "DeviceDataset",
-    "GaussianMixture",
-    "Images",
-    "Prediction",
-    "SampleStep",
-    "Schedule",
-    "Variance",
     "__version__",
     "append_dims",
+    "BoundTerms",
     "by_mode",
+    "CheckpointError",
     "cosine_schedule",
+    "DataNotFoundError",
     "ddim_sample",
     "ddim_sigma",
     "ddim_step",
@@ -95,22 +100,33 @@ __all__ = [
     "ddpm_sample",
     "ddpm_step",
     "default_device",
+    "DeviceDataset",
     "discretized_gaussian_log_likelihood",
     "eight_gaussians",
+    "EMA",
     "eps_from_prediction",
     "eps_from_v",
     "eps_from_x0",
+    "eps_model",
     "fast_mode",
-    "interop",
     "final_sample",
+    "GaussianMixture",
+    "generate",
     "guided_eps",
+    "image_grid",
+    "Images",
+    "interop",
     "linear_schedule",
+    "load_checkpoint",
     "load_images",
+    "load_model",
     "loss_simple",
     "model_to_pixels",
     "mu_theta",
     "normal_kl",
     "pixels_to_model",
+    "Prediction",
+    "PRESETS",
     "prior_bpd",
     "q_chain",
     "q_posterior",
@@ -119,14 +135,25 @@ __all__ = [
     "quadratic_schedule",
     "reverse_variance",
     "sample_timesteps",
+    "SampleStep",
+    "save_checkpoint",
+    "save_png",
+    "Schedule",
     "schedule_from_betas",
     "sigmoid_schedule",
     "swiss_roll",
     "timestep_embedding",
     "timesteps",
+    "TrainConfig",
+    "Trainer",
     "training_target",
+    "TrainingDiverged",
     "two_moons",
+    "UNet",
+    "unet_config",
+    "UNetConfig",
     "v_from_eps",
+    "Variance",
     "vlb_bpd",
     "vlb_term_bpd",
     "x0_from_eps",

@@ -176,7 +176,8 @@ def test_plotting_helpers():
 def test_code_is_formatted_and_linted():
     # House style: ruff format + ruff check, lines <= 79 characters.
     require("ruff")
-    paths = [str(ROOT / d) for d in ("ddpm_lib", "tests", "scripts", "book")]
+    dirs = ("ddpm_lib", "tests", "scripts", "book", "bench")
+    paths = [str(ROOT / d) for d in dirs]
     for args in (["format", "--check"], ["check"]):
         out = subprocess.run(
             [sys.executable, "-m", "ruff", *args, *paths],
