@@ -227,19 +227,15 @@ class Trainer:
             drop = torch.rand(b, generator=g, device=self.device)
             null = torch.full_like(labels, cfg.model.null_label)
             labels = torch.where(drop < cfg.label_dropout, null, labels)
-        share = slice(
-            self.rank * b // self.world, (self.rank + 1) * b // self.world
-        )
         if cfg.channels_last:
             x0 = x0.contiguous(memory_format=torch.channels_last)
             eps = eps.contiguous(memory_format=torch.channels_last)
-        pick = (lambda v: v[share]) if self.world > 1 else (lambda v: v)
-        return (
-            pick(x0),
-            pick(t),
-            pick(eps),
-            None if labels is None else pick(labels),
+        # Under DDP each process takes its slice of the same global batch.
+        share = slice(
+            self.rank * b // self.world, (self.rank + 1) * b // self.world
         )
+        labels = None if labels is None else labels[share]
+        return x0[share], t[share], eps[share], labels
 
     def lr_at(self, step: int) -> float:
         """Learning rate of a step: linear warm-up, then constant."""

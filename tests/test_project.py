@@ -209,6 +209,7 @@ def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
     assert wheel.name.startswith(f"ddpm_lib-{dl.__version__}-")
     names = zipfile.ZipFile(wheel).namelist()
     assert "ddpm_lib/schedules.py" in names and "ddpm_lib/plotting.py" in names
+    assert "ddpm_lib/weights/fashion_classifier.pt" in names
     assert not [n for n in names if n.startswith(("tests/", "book/"))]
 
 

@@ -241,3 +241,18 @@ def dl_unet(name):
     model = UNet(unet_config(name))
     torch.nn.init.normal_(model.conv_out.weight, std=0.05)
     return model.eval()
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_x0_and_v_prediction_train_and_sample(tmp_path, prediction):
+    trainer = Trainer(
+        config(steps=2, prediction=prediction),
+        small_data(),
+        out_dir=tmp_path,
+        progress=False,
+    )
+    trainer.train()
+    model, sched, cfg = load_model(tmp_path / "checkpoint.pt")
+    assert cfg.prediction == prediction
+    images = generate(model, sched, 2, steps=3, prediction=cfg.prediction)
+    assert images.shape == (2, 1, 28, 28) and torch.isfinite(images).all()

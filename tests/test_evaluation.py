@@ -1,0 +1,154 @@
+"""The evaluation classifier, the metrics and the results' provenance."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import ddpm_lib as dl
+from ddpm_lib import evaluate, metrics
+from ddpm_lib.classifier import accuracy, load_classifier, weights_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
+
+@pytest.fixture(scope="module")
+def test_images(fashion_mnist_test):
+    return dl.pixels_to_model(fashion_mnist_test.pixels)
+
+
+def test_shipped_classifier_is_small_and_accurate(
+    classifier, test_images, fashion_mnist_test
+):
+    assert weights_path().stat().st_size < 1_000_000
+    acc = accuracy(classifier, test_images, fashion_mnist_test.labels)
+    assert acc >= 0.92
+
+
+def test_fcd_is_zero_for_equal_sets_and_orders_floor_below_ceiling(
+    classifier, test_images, fashion_mnist_test
+):
+    x = test_images[:500]
+    assert metrics.fcd(x, x, classifier=classifier) == pytest.approx(
+        0, abs=1e-3
+    )
+    train = dl.pixels_to_model(dl.load_images("fashion_mnist").pixels[:500])
+    noise = torch.randn(500, 1, 28, 28).clamp(-1, 1)
+    floor = metrics.fcd(x, train, classifier=classifier)
+    ceiling = metrics.fcd(x, noise, classifier=classifier)
+    assert 0 < floor < ceiling / 10
+    kid_floor, _ = metrics.kid(x, train, classifier=classifier, subsets=10)
+    kid_ceiling, _ = metrics.kid(x, noise, classifier=classifier, subsets=10)
+    assert kid_floor < kid_ceiling / 10
+
+
+def test_fcd_matches_the_formula_on_features(classifier, test_images):
+    # ‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½), with scipy's matrix root.
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    a, b = test_images[:400], test_images[400:800].flip(-1)  # mirrored
+    with torch.no_grad():
+        fa = classifier.features(a).double().numpy()
+        fb = classifier.features(b).double().numpy()
+    import numpy as np
+
+    mu_a, mu_b = fa.mean(0), fb.mean(0)
+    cov_a, cov_b = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    root = scipy_linalg.sqrtm(cov_a @ cov_b).real
+    expected = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root)
+    got = metrics.fcd(a, b, classifier=classifier)
+    assert got == pytest.approx(expected, rel=1e-3)
+
+
+def test_class_histogram_and_nearest_neighbours(classifier, test_images):
+    hist = metrics.class_histogram(test_images, classifier=classifier)
+    assert hist.sum().item() == pytest.approx(1)
+    assert (hist - 0.1).abs().max() < 0.03  # the test set is balanced
+    train = test_images[:100]
+    samples = torch.cat([train[7:8], -torch.ones(1, 1, 28, 28)])
+    dist, index = metrics.nearest_neighbour_distances(samples, train)
+    assert dist[0] == 0 and index[0] == 7
+    assert dist[1] > 0.1
+
+
+def test_toy_metrics_are_exact():
+    mix = dl.eight_gaussians()
+    good = mix.sample(4000, generator=torch.Generator().manual_seed(1))
+    report = metrics.toy_report(good, mix)
+    assert abs(report["gap_nats"]) < 0.1
+    assert max(abs(s - 1 / 8) for s in report["component_shares"]) < 0.03
+    collapsed = good[good[:, 0] > 1]  # only some of the modes
+    bad = metrics.toy_report(collapsed, mix)
+    assert max(bad["component_shares"]) > 0.3
+
+
+def test_metric_inputs_are_checked():
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        metrics.fcd(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32))
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.class_histogram(torch.zeros(1, 1, 28, 28))
+
+
+def test_evaluate_a_checkpoint_end_to_end(tmp_path, fashion_mnist_test):
+    from ddpm_lib import train
+
+    run = tmp_path / "run"
+    assert (
+        train.main(
+            [
+                "--out",
+                str(run),
+                "--steps",
+                "2",
+                "--T",
+                "20",
+                "--data-limit",
+                "64",
+                "--batch-size",
+                "8",
+                "--no-progress",
+            ]
+        )  # fmt: skip
+        == 0
+    )
+    out = tmp_path / "report.json"
+    code = evaluate.main(
+        [
+            "--checkpoint", str(run / "checkpoint.pt"), "--n", "40",
+            "--steps", "3", "--bpd", "4", "--json", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["n"] == 40
+    model = report["model"]
+    assert model["fcd"] > report["floor"]["fcd"]
+    assert len(model["class_histogram"]) == 10
+    assert (
+        model["bits_per_dim"]["n"] == 4 and model["bits_per_dim"]["total"] > 0
+    )
+    prov = report["provenance"]
+    assert prov["checkpoint_sha256"] == evaluate.sha256(run / "checkpoint.pt")
+    evaluate.verify_result(out, "/")
+    (run / "checkpoint.pt").write_bytes(b"changed")
+    with pytest.raises(ValueError, match="has changed"):
+        evaluate.verify_result(out, "/")
+
+
+def test_committed_results_match_what_they_describe():
+    results = sorted((ROOT / "results").glob("*.json"))
+    assert results, "the reference results are committed"
+    for path in results:
+        evaluate.verify_result(path, ROOT)
+
+
+def test_evaluate_refuses_bad_arguments(capsys, tmp_path):
+    assert evaluate.main(["--reference", "--n", "1"]) == 2
+    assert "--n must be" in capsys.readouterr().err
+    assert evaluate.main(["--checkpoint", str(tmp_path / "x.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
