@@ -24,3 +24,24 @@ def test_train_speed_benchmark_prints_a_table():
     assert [line.split()[0] for line in lines[2:]] == [
         "plain", "channels_last", "fused_adam",
     ]  # fmt: skip
+
+
+def test_comparison_benchmark_passes_its_gate_and_prints_every_row():
+    script = str(ROOT / "bench" / "compare.py")
+    out = subprocess.run(
+        [sys.executable, script, "--device", "cpu"],
+        capture_output=True, text=True,
+        env={**os.environ, "DDPM_FAST": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "# correctness gate" in out.stdout
+    rows = [line.split("  ")[0] for line in out.stdout.splitlines()[4:]]
+    assert rows == [
+        "ddpm_lib plain", "ddpm_lib fast", "diffusers shipped",
+        "diffusers best", "lucidrains shipped", "lucidrains best",
+        "same net: diffusers", "same net: lucidrains",
+    ]  # fmt: skip
+    # FLOP matching within ±5%, as the header line reports it.
+    header = out.stdout.splitlines()[1]
+    ratios = [float(w[:-1]) for w in header.split() if w.endswith("x")]
+    assert all(abs(r - 1) <= 0.05 for r in ratios[0::2])

@@ -1,0 +1,335 @@
+"""ddpm_lib against diffusers and lucidrains' denoising-diffusion-pytorch.
+
+One run, one machine, interleaved repeats, medians. Every library trains
+its *own* network sized to ddpm_lib's FLOPs (within ±5%, counted with
+torch.utils.flop_counter), and — in a second track — the *same* network
+(ddpm_lib's UNet) inside each library's loss, to isolate framework
+overhead. All rows get the same device-resident batches, the same linear
+schedule (1e-4 → 0.02, T = 1000) and ε-prediction.
+
+Rows
+- ddpm_lib plain: Trainer.train_step (fp32, eager).
+- ddpm_lib fast: the same with bf16 autocast (on a GPU also channels_last
+  and fused Adam; torch.compile with --compile).
+- diffusers as shipped: the inner loop of its train_unconditional.py
+  example with its defaults — UNet2DModel, DDPMScheduler.add_noise, MSE,
+  AdamW (lr 1e-4, β 0.95/0.999, wd 1e-6), clipping at 1.0, EMAModel, fp32.
+- diffusers best-configured: the same loop with bf16 autocast (and compile).
+- lucidrains as shipped: GaussianDiffusion (objective pred_noise, linear
+  schedule) around its Unet, Adam (lr 1e-4, β 0.9/0.99), clipping at 1.0,
+  ema_pytorch EMA; fp32.
+- lucidrains best-configured: the same with bf16 autocast (and compile).
+
+Before any timing, a correctness gate: with the same x_0, t and ε, the
+losses of the three libraries on the same network agree.
+
+    python bench/compare.py                 # the table
+    DDPM_FAST=1 python bench/compare.py     # a quick smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch.utils.flop_counter import FlopCounterMode
+
+import ddpm_lib as dl
+
+
+def flops(model, x, *extra) -> int:
+    """Forward FLOPs of one call (training costs about 3× this)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x, *extra)
+    return counter.get_total_flops()
+
+
+def match(target: int, build, x, candidates) -> tuple[object, int, int]:
+    """The candidate width whose network is closest to ``target`` FLOPs."""
+    best = None
+    for width in candidates:
+        model = build(width)
+        f = flops(model, x, torch.ones(len(x), dtype=torch.long))
+        if best is None or abs(f - target) < abs(best[2] - target):
+            best = (model, width, f)
+    return best
+
+
+def diffusers_unet(width: int):
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(
+        sample_size=28,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(width, 2 * width, 4 * width),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+    )
+
+
+def lucidrains_unet(width: int):
+    from denoising_diffusion_pytorch import Unet
+
+    return Unet(dim=width, dim_mults=(1, 2, 4), channels=1)
+
+
+class AsLucidrains(torch.nn.Module):
+    """ddpm_lib's UNet with the interface GaussianDiffusion expects."""
+
+    def __init__(self, unet) -> None:
+        super().__init__()
+        self.unet = unet
+        self.channels = self.out_dim = unet.config.image_channels
+        self.self_condition = False
+        self.random_or_learned_sinusoidal_cond = False
+
+    def forward(self, x, t, x_self_cond=None):
+        return self.unet(x, dl.interop.from_zero_based(t))
+
+
+class AsDiffusers(torch.nn.Module):
+    """ddpm_lib's UNet called the way diffusers calls its UNet2DModel."""
+
+    def __init__(self, unet) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x, t):
+        class Out:
+            sample = self.unet(x, dl.interop.from_zero_based(t))
+
+        return Out
+
+
+def autocast(enabled: bool, device):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class DiffusersLoop:
+    """The inner loop of diffusers' train_unconditional.py example."""
+
+    def __init__(self, model, data, batch, *, bf16=False, compile=False):
+        from diffusers import DDPMScheduler
+        from diffusers.optimization import get_cosine_schedule_with_warmup
+        from diffusers.training_utils import EMAModel
+
+        self.model, self.data, self.batch, self.bf16 = model, data, batch, bf16
+        self.forward = torch.compile(model) if compile else model
+        self.scheduler = DDPMScheduler(
+            num_train_timesteps=1000, beta_schedule="linear"
+        )
+        self.opt = torch.optim.AdamW(
+            model.parameters(), lr=1e-4, betas=(0.95, 0.999),
+            weight_decay=1e-6, eps=1e-8,
+        )  # fmt: skip
+        self.lr = get_cosine_schedule_with_warmup(self.opt, 500, 10**6)
+        self.ema = EMAModel(
+            model.parameters(), decay=0.9999, use_ema_warmup=True
+        )
+        self.step_count = 0
+
+    def step(self):
+        x0, _ = self.data.batch_at(self.step_count, self.batch)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, 1000, (len(x0),), device=x0.device)
+        noisy = self.scheduler.add_noise(x0, noise, t)
+        with autocast(self.bf16, x0.device):
+            pred = self.forward(noisy, t).sample
+        loss = F.mse_loss(pred.float(), noise.float())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.lr.step()
+        self.opt.zero_grad()
+        self.ema.step(self.model.parameters())
+        self.step_count += 1
+        return loss.detach()
+
+
+class LucidrainsLoop:
+    """GaussianDiffusion's loss with its Trainer's optimizer and EMA."""
+
+    def __init__(self, model, data, batch, *, bf16=False, compile=False):
+        from denoising_diffusion_pytorch import GaussianDiffusion
+        from ema_pytorch import EMA
+
+        self.diffusion = GaussianDiffusion(
+            model, image_size=28, timesteps=1000, objective="pred_noise",
+            beta_schedule="linear", auto_normalize=False,
+        ).to(data.device)  # fmt: skip
+        self.loss = (
+            torch.compile(self.diffusion) if compile else self.diffusion
+        )
+        self.data, self.batch, self.bf16 = data, batch, bf16
+        self.opt = torch.optim.Adam(
+            self.diffusion.parameters(), lr=1e-4, betas=(0.9, 0.99)
+        )
+        self.ema = EMA(self.diffusion, beta=0.995, update_every=10)
+        self.step_count = 0
+
+    def step(self):
+        x0, _ = self.data.batch_at(self.step_count, self.batch)
+        with autocast(self.bf16, x0.device):
+            loss = self.loss(x0)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.diffusion.parameters(), 1.0)
+        self.opt.step()
+        self.opt.zero_grad()
+        self.ema.update()
+        self.step_count += 1
+        return loss.detach()
+
+
+def correctness_gate(device) -> None:
+    """Same network, same x_0, t and ε: the three losses agree."""
+    from denoising_diffusion_pytorch import GaussianDiffusion
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(0)
+    unet = dl.UNet(dl.unet_config("tiny", dropout=0.0)).to(device).eval()
+    for p in unet.parameters():  # give the zero-initialised layers weights
+        if p.ndim > 1 and not p.any():
+            torch.nn.init.normal_(p, std=0.05)
+    sched = dl.linear_schedule(1000)
+    x0 = torch.rand(8, 1, 28, 28, device=device) * 2 - 1
+    eps = torch.randn_like(x0)
+    t = torch.randint(1, 1001, (8,), device=device)
+    t0 = dl.interop.to_zero_based(t)
+    ours = dl.loss_simple(sched, unet, x0, t=t, eps=eps)
+    diff_sched = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="linear"
+    )
+    noisy = diff_sched.add_noise(x0, eps, t0)
+    theirs = F.mse_loss(AsDiffusers(unet)(noisy, t0).sample, eps)
+    gd = GaussianDiffusion(
+        AsLucidrains(unet), image_size=28, timesteps=1000,
+        objective="pred_noise", beta_schedule="linear", auto_normalize=False,
+    ).to(device)  # fmt: skip
+    lucid = gd.p_losses(x0, t0, noise=eps)
+    for name, value in (("diffusers", theirs), ("lucidrains", lucid)):
+        if abs(value.item() - ours.item()) > 1e-4 * max(1.0, ours.item()):
+            raise SystemExit(
+                f"correctness gate failed: {name} loss {value.item():.6f} "
+                f"vs ddpm_lib {ours.item():.6f}"
+            )
+    print(
+        f"# correctness gate: same network, x_0, t, ε → losses ddpm_lib "
+        f"{ours.item():.6f}, diffusers {theirs.item():.6f}, lucidrains "
+        f"{lucid.item():.6f}"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch-size", type=int, default=dl.by_mode(64, 8))
+    p.add_argument("--steps", type=int, default=dl.by_mode(10, 2))
+    p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
+    p.add_argument("--compile", action="store_true", help="compile fast rows")
+    p.add_argument("--device", default=str(dl.default_device()))
+    args = p.parse_args()
+    device = torch.device(args.device)
+    correctness_gate(device)
+
+    cfg = dl.unet_config("tiny")
+    x = torch.rand(max(4 * args.batch_size, 64), 1, 28, 28, device=device)
+    data = dl.DeviceDataset(x * 2 - 1, torch.zeros(len(x), device=device))
+    probe = x[:4] * 2 - 1
+    ours = dl.UNet(cfg)
+    target = flops(ours, probe, torch.ones(4, dtype=torch.long))
+    d_model, d_width, d_flops = match(
+        target, diffusers_unet, probe, range(8, 49, 8)
+    )
+    l_model, l_width, l_flops = match(
+        target, lucidrains_unet, probe, range(4, 33, 2)
+    )
+    params = {
+        "ddpm_lib": ours.num_parameters(),
+        "diffusers": sum(p.numel() for p in d_model.parameters()),
+        "lucidrains": sum(p.numel() for p in l_model.parameters()),
+    }
+    print(
+        f"# networks: ddpm_lib tiny {target / 4 / 1e6:.1f} MFLOP/image, "
+        f"{params['ddpm_lib']:,} params; diffusers UNet2DModel width "
+        f"{d_width}: {d_flops / target:.3f}x FLOPs, "
+        f"{params['diffusers'] / params['ddpm_lib']:.2f}x params; "
+        f"lucidrains Unet dim {l_width}: {l_flops / target:.3f}x FLOPs, "
+        f"{params['lucidrains'] / params['ddpm_lib']:.2f}x params"
+    )
+
+    def ddpm_lib_row(**switches):
+        base = dl.TrainConfig(
+            model=cfg, batch_size=args.batch_size, warmup_steps=0
+        )
+        from dataclasses import replace
+
+        trainer = dl.Trainer(replace(base, **switches), data, progress=False)
+        return lambda: trainer.train_step()[0]
+
+    # The fast path as measured by bench/train_speed.py: on a CPU only bf16
+    # pays; on a GPU channels_last and the fused Adam kernel add to it.
+    fast = {"bf16": True}
+    if device.type == "cuda":
+        fast.update(channels_last=True, fused_optimizer=True)
+    if args.compile:
+        fast["compile"] = True
+    b = args.batch_size
+    rows = {
+        "ddpm_lib plain": ddpm_lib_row(),
+        "ddpm_lib fast": ddpm_lib_row(**fast),
+        "diffusers shipped": DiffusersLoop(d_model.to(device), data, b).step,
+        "diffusers best": DiffusersLoop(
+            diffusers_unet(d_width).to(device),
+            data,
+            b,
+            bf16=True,
+            compile=args.compile,
+        ).step,  # fmt: skip
+        "lucidrains shipped": LucidrainsLoop(l_model, data, b).step,
+        "lucidrains best": LucidrainsLoop(
+            lucidrains_unet(l_width),
+            data,
+            b,
+            bf16=True,
+            compile=args.compile,
+        ).step,  # fmt: skip
+        "same net: diffusers": DiffusersLoop(
+            AsDiffusers(dl.UNet(cfg)).to(device), data, b
+        ).step,
+        "same net: lucidrains": LucidrainsLoop(
+            AsLucidrains(dl.UNet(cfg)), data, b
+        ).step,
+    }
+    for step in rows.values():  # warm-up, compilation
+        for _ in range(2):
+            step()
+    rates = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name, step in rows.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                loss = step()
+            loss.item()
+            rates[name].append(args.steps * b / (time.perf_counter() - start))
+    plain = statistics.median(rates["ddpm_lib plain"])
+    print(
+        f"# training images/s, batch {b}, {args.steps} steps x "
+        f"{args.repeats} interleaved repeats, {device}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(f"{'row':22s} {'images/s':>9s} {'vs ddpm_lib plain':>18s}")
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name:22s} {median:9.1f} {median / plain:17.2f}x")
+
+
+if __name__ == "__main__":
+    main()
