@@ -228,11 +228,56 @@ def correctness_gate(device) -> None:
     )
 
 
+def sampling_rows(ours, d_model, l_model, batch, steps, device):
+    """Callables that each draw ``batch`` images with ``steps`` DDIM steps.
+
+    Each library's own FLOP-matched network and its own sampler: ddpm_lib's
+    generate, diffusers' DDIMPipeline as a user calls it and a hand loop
+    over DDIMScheduler.step, lucidrains' GaussianDiffusion.sample. All use
+    the linear schedule, η = 0 and "trailing" steps (lucidrains spaces its
+    steps with linspace over the same range).
+    """
+    from denoising_diffusion_pytorch import GaussianDiffusion
+    from diffusers import DDIMPipeline, DDIMScheduler
+
+    sched = dl.linear_schedule(1000)
+    d_sched = DDIMScheduler(
+        num_train_timesteps=1000, beta_schedule="linear",
+        timestep_spacing="trailing", clip_sample=True,
+    )  # fmt: skip
+    pipeline = DDIMPipeline(unet=d_model, scheduler=d_sched)
+    pipeline.set_progress_bar_config(disable=True)
+    lucid = GaussianDiffusion(
+        l_model, image_size=28, timesteps=1000, sampling_timesteps=steps,
+        objective="pred_noise", beta_schedule="linear",
+    ).to(device)  # fmt: skip
+
+    @torch.no_grad()
+    def hand_loop():
+        d_sched.set_timesteps(steps)
+        x = torch.randn(batch, 1, 28, 28, device=device)
+        for t in d_sched.timesteps:
+            x = d_sched.step(d_model(x, t).sample, t, x).prev_sample
+        return x
+
+    return {
+        "ddpm_lib generate": lambda: dl.generate(
+            ours, sched, batch, steps=steps
+        ),
+        "diffusers DDIMPipeline": lambda: pipeline(
+            batch_size=batch, num_inference_steps=steps, output_type="np"
+        ),
+        "diffusers hand loop": hand_loop,
+        "lucidrains sample": lambda: lucid.sample(batch_size=batch),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-size", type=int, default=dl.by_mode(64, 8))
     p.add_argument("--steps", type=int, default=dl.by_mode(10, 2))
     p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
+    p.add_argument("--sample-steps", type=int, default=dl.by_mode(10, 2))
     p.add_argument("--compile", action="store_true", help="compile fast rows")
     p.add_argument("--device", default=str(dl.default_device()))
     args = p.parse_args()
@@ -319,6 +364,20 @@ def main() -> None:
                 loss = step()
             loss.item()
             rates[name].append(args.steps * b / (time.perf_counter() - start))
+    ours_eval = dl.UNet(cfg).to(device).eval()
+    samplers = sampling_rows(
+        ours_eval, d_model.eval(), l_model.eval(), b, args.sample_steps,
+        device,
+    )  # fmt: skip
+    for draw in samplers.values():
+        draw()  # warm-up
+    per_step = {name: [] for name in samplers}
+    for _ in range(args.repeats):
+        for name, draw in samplers.items():
+            start = time.perf_counter()
+            draw()
+            elapsed = time.perf_counter() - start
+            per_step[name].append(elapsed / args.sample_steps)
     plain = statistics.median(rates["ddpm_lib plain"])
     print(
         f"# training images/s, batch {b}, {args.steps} steps x "
@@ -329,6 +388,22 @@ def main() -> None:
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"{name:22s} {median:9.1f} {median / plain:17.2f}x")
+    n = 10_000
+    batches = -(-n // b)
+    print(
+        f"# sampling: seconds per step for a batch of {b} "
+        f"({args.sample_steps} DDIM steps timed; each library's own network)"
+        f"; extrapolated to {n:,} images (per-step cost is constant)"
+    )
+    print(
+        f"{'sampler':24s} {'s/step':>8s} {'DDIM-50':>10s} {'DDPM-1000':>10s}"
+    )
+    for name, values in per_step.items():
+        step = statistics.median(values)
+        print(
+            f"{name:24s} {step:8.3f} {step * 50 * batches:9.0f}s "
+            f"{step * 1000 * batches:9.0f}s"
+        )
 
 
 if __name__ == "__main__":

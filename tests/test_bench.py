@@ -35,11 +35,18 @@ def test_comparison_benchmark_passes_its_gate_and_prints_every_row():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "# correctness gate" in out.stdout
-    rows = [line.split("  ")[0] for line in out.stdout.splitlines()[4:]]
+    lines = out.stdout.splitlines()
+    split = next(i for i, line in enumerate(lines) if line.startswith("# sam"))
+    rows = [line.split("  ")[0] for line in lines[4:split]]
     assert rows == [
         "ddpm_lib plain", "ddpm_lib fast", "diffusers shipped",
         "diffusers best", "lucidrains shipped", "lucidrains best",
         "same net: diffusers", "same net: lucidrains",
+    ]  # fmt: skip
+    samplers = [line.split("  ")[0] for line in lines[split + 2 :]]
+    assert samplers == [
+        "ddpm_lib generate", "diffusers DDIMPipeline",
+        "diffusers hand loop", "lucidrains sample",
     ]  # fmt: skip
     # FLOP matching within ±5%, as the header line reports it.
     header = out.stdout.splitlines()[1]
