@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -221,10 +224,31 @@ def correctness_gate(device) -> None:
                 f"correctness gate failed: {name} loss {value.item():.6f} "
                 f"vs ddpm_lib {ours.item():.6f}"
             )
+    # One DDIM step (η = 0, trailing grid 1000 → 980) on the same output.
+    from diffusers import DDIMScheduler
+
+    ddim = DDIMScheduler(
+        num_train_timesteps=1000, beta_schedule="linear",
+        timestep_spacing="trailing", clip_sample=False,
+    )  # fmt: skip
+    ddim.set_timesteps(50)
+    steps = dl.ddim_timesteps(1000, 50)
+    with torch.no_grad():
+        eps_pred = unet(x0, torch.full((8,), steps[0], device=device))
+    step_ours = dl.ddim_step(sched, x0, steps[0], steps[1], eps_pred)
+    step_theirs = ddim.step(
+        eps_pred, dl.interop.to_zero_based(steps[0]), x0
+    ).prev_sample
+    step_gap = (step_ours - step_theirs).abs().max().item()
+    if step_gap > 1e-4:
+        raise SystemExit(
+            f"correctness gate failed: DDIM steps differ by {step_gap}"
+        )
     print(
         f"# correctness gate: same network, x_0, t, ε → losses ddpm_lib "
         f"{ours.item():.6f}, diffusers {theirs.item():.6f}, lucidrains "
-        f"{lucid.item():.6f}"
+        f"{lucid.item():.6f}; one DDIM step ddpm_lib vs diffusers: max "
+        f"difference {step_gap:.1e}"
     )
 
 
@@ -280,6 +304,7 @@ def main() -> None:
     p.add_argument("--sample-steps", type=int, default=dl.by_mode(10, 2))
     p.add_argument("--compile", action="store_true", help="compile fast rows")
     p.add_argument("--device", default=str(dl.default_device()))
+    p.add_argument("--json", help="also write the figures, with provenance")
     args = p.parse_args()
     device = torch.device(args.device)
     correctness_gate(device)
@@ -404,6 +429,29 @@ def main() -> None:
             f"{name:24s} {step:8.3f} {step * 50 * batches:9.0f}s "
             f"{step * 1000 * batches:9.0f}s"
         )
+    if args.json:
+        from ddpm_lib.evaluate import provenance
+
+        result = {
+            "batch_size": b,
+            "flops_per_image": {
+                "ddpm_lib": target / 4,
+                "diffusers": d_flops / 4,
+                "lucidrains": l_flops / 4,
+            },
+            "parameters": params,
+            "training_images_per_s": {
+                k: statistics.median(v) for k, v in rates.items()
+            },
+            "sampling_seconds_per_step": {
+                k: statistics.median(v) for k, v in per_step.items()
+            },
+            "provenance": provenance(
+                "python bench/compare.py " + " ".join(sys.argv[1:])
+            ),
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

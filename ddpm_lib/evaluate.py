@@ -69,7 +69,7 @@ def _commit() -> str | None:
 
 
 def provenance(
-    argv: list[str], *, checkpoint: str | os.PathLike | None = None
+    command: str, *, checkpoint: str | os.PathLike | None = None
 ) -> dict:
     """Where a result comes from: command, commit, hardware, hashes."""
     device = default_device()
@@ -83,7 +83,7 @@ def provenance(
     if device.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(device)
     return {
-        "command": "python -m ddpm_lib.evaluate " + " ".join(argv),
+        "command": command,
         "commit": _commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(
             timespec="seconds"
@@ -238,7 +238,10 @@ def main(argv=None) -> int:
     except (CheckpointError, DataNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report["provenance"] = provenance(argv, checkpoint=args.checkpoint)
+    report["provenance"] = provenance(
+        "python -m ddpm_lib.evaluate " + " ".join(argv),
+        checkpoint=args.checkpoint,
+    )
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:

@@ -1,5 +1,6 @@
 """The benchmark scripts run (their figures are read by people, not here)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,10 +27,11 @@ def test_train_speed_benchmark_prints_a_table():
     ]  # fmt: skip
 
 
-def test_comparison_benchmark_passes_its_gate_and_prints_every_row():
+def test_comparison_benchmark_passes_its_gate_and_prints_every_row(tmp_path):
     script = str(ROOT / "bench" / "compare.py")
+    result = tmp_path / "compare.json"
     out = subprocess.run(
-        [sys.executable, script, "--device", "cpu"],
+        [sys.executable, script, "--device", "cpu", "--json", str(result)],
         capture_output=True, text=True,
         env={**os.environ, "DDPM_FAST": "1"},
     )  # fmt: skip
@@ -52,3 +54,6 @@ def test_comparison_benchmark_passes_its_gate_and_prints_every_row():
     header = out.stdout.splitlines()[1]
     ratios = [float(w[:-1]) for w in header.split() if w.endswith("x")]
     assert all(abs(r - 1) <= 0.05 for r in ratios[0::2])
+    figures = json.loads(result.read_text())
+    assert set(figures["training_images_per_s"]) == set(rows)
+    assert figures["provenance"]["command"].startswith("python bench/compare")
