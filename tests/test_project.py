@@ -218,3 +218,17 @@ def test_show_source_displays_the_function_that_ran():
 
     code = show_source(dl.q_sample)
     assert "def q_sample(" in code.data and "Eq. (4)" in code.data
+
+
+def test_result_files_are_found_from_any_folder_of_the_checkout(
+    monkeypatch,
+):
+    from ddpm_lib.notebook import load_result
+
+    monkeypatch.chdir(ROOT / "book")
+    reference = load_result("fashion_reference.json")
+    assert reference["n"] == 10_000 and "provenance" in reference
+    monkeypatch.chdir("/")
+    monkeypatch.setattr(dl.project, "REPOSITORY_URL", "https://invalid.test/x")
+    with pytest.raises(FileNotFoundError, match="neither in a results/"):
+        load_result("fashion_reference.json")
