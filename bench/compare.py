@@ -35,7 +35,9 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -105,10 +107,9 @@ class AsDiffusers(torch.nn.Module):
         self.unet = unet
 
     def forward(self, x, t):
-        class Out:
-            sample = self.unet(x, dl.interop.from_zero_based(t))
-
-        return Out
+        return SimpleNamespace(
+            sample=self.unet(x, dl.interop.from_zero_based(t))
+        )
 
 
 def autocast(enabled: bool, device):
@@ -339,8 +340,6 @@ def main() -> None:
         base = dl.TrainConfig(
             model=cfg, batch_size=args.batch_size, warmup_steps=0
         )
-        from dataclasses import replace
-
         trainer = dl.Trainer(replace(base, **switches), data, progress=False)
         return lambda: trainer.train_step()[0]
 

@@ -370,30 +370,15 @@ class DeviceDataset:
         return self.x[index], labels
 
     def batches(
-        self,
-        batch_size: int,
-        *,
-        generator: torch.Generator | None = None,
+        self, batch_size: int, *, seed: int = 0
     ) -> Iterator[tuple[Tensor, Tensor | None]]:
-        """Endless shuffled batches ``(x, labels)``, one epoch per shuffle.
+        """Endless shuffled batches ``(x, labels)``: :meth:`batch_at` for
+        step 0, 1, 2, …
 
         Every batch has exactly ``batch_size`` examples (the remainder of an
         epoch is dropped), so compiled code sees one shape.
-
-        Args:
-            batch_size: Examples per batch, at most ``len(self)``.
-            generator: Random source of the shuffles, on ``self.device``.
         """
-        if not 1 <= batch_size <= len(self):
-            raise ValueError(
-                f"batch_size must be in 1..{len(self)} (the dataset's "
-                f"size); got {batch_size}"
-            )
+        step = 0
         while True:
-            order = torch.randperm(
-                len(self), generator=generator, device=self.device
-            )
-            for start in range(0, len(self) - batch_size + 1, batch_size):
-                index = order[start : start + batch_size]
-                labels = None if self.labels is None else self.labels[index]
-                yield self.x[index], labels
+            yield self.batch_at(step, batch_size, seed=seed)
+            step += 1
