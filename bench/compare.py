@@ -54,35 +54,52 @@ def flops(model, x, *extra) -> int:
 
 
 def match(target: int, build, x, candidates) -> tuple[object, int, int]:
-    """The candidate width whose network is closest to ``target`` FLOPs."""
+    """The candidate width whose network is closest to ``target`` FLOPs.
+
+    Networks are counted on the meta device (shapes only, no arithmetic),
+    so trying many widths costs nothing; only the winner is built.
+    """
     best = None
+    meta_x = x.to("meta")
     for width in candidates:
-        model = build(width)
-        f = flops(model, x, torch.ones(len(x), dtype=torch.long))
-        if best is None or abs(f - target) < abs(best[2] - target):
-            best = (model, width, f)
-    return best
+        with torch.device("meta"):
+            model = build(width)
+        f = flops(model, meta_x, torch.ones(len(x), dtype=torch.long,
+                                            device="meta"))  # fmt: skip
+        if best is None or abs(f - target) < abs(best[1] - target):
+            best = (width, f)
+    return build(best[0]), best[0], best[1]
 
 
-def diffusers_unet(width: int):
+def diffusers_unet(width: int, cfg: dl.UNetConfig):
+    """diffusers' UNet2DModel shaped like ``cfg`` (levels, blocks, attn)."""
     from diffusers import UNet2DModel
 
+    sizes = [cfg.image_size // 2**i for i in range(len(cfg.channel_mults))]
+    attn = [size in cfg.attn_resolutions for size in sizes]
     return UNet2DModel(
-        sample_size=28,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(width, 2 * width, 4 * width),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        sample_size=cfg.image_size,
+        in_channels=cfg.image_channels,
+        out_channels=cfg.image_channels,
+        block_out_channels=tuple(width * m for m in cfg.channel_mults),
+        layers_per_block=cfg.num_res_blocks,
+        down_block_types=tuple(
+            "AttnDownBlock2D" if a else "DownBlock2D" for a in attn
+        ),
+        up_block_types=tuple(
+            "AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)
+        ),
         norm_num_groups=8,
     )
 
 
-def lucidrains_unet(width: int):
+def lucidrains_unet(width: int, cfg: dl.UNetConfig):
+    """lucidrains' Unet with ``cfg``'s level multipliers (its own blocks)."""
     from denoising_diffusion_pytorch import Unet
 
-    return Unet(dim=width, dim_mults=(1, 2, 4), channels=1)
+    return Unet(
+        dim=width, dim_mults=cfg.channel_mults, channels=cfg.image_channels
+    )
 
 
 class AsLucidrains(torch.nn.Module):
@@ -253,43 +270,80 @@ def correctness_gate(device) -> None:
     )
 
 
-def sampling_rows(ours, d_model, l_model, batch, steps, device):
-    """Callables that each draw ``batch`` images with ``steps`` DDIM steps.
+def sampling_rows(ours, d_model, l_model, cfg, batch, steps, device, *,
+                  compile=False):  # fmt: skip
+    """Callables that each draw ``batch`` images with ``steps`` steps.
 
     Each library's own FLOP-matched network and its own sampler: ddpm_lib's
-    generate, diffusers' DDIMPipeline as a user calls it and a hand loop
-    over DDIMScheduler.step, lucidrains' GaussianDiffusion.sample. All use
-    the linear schedule, η = 0 and "trailing" steps (lucidrains spaces its
-    steps with linspace over the same range).
+    generate (plain, and fast: bf16 autocast, compiled with --compile),
+    diffusers' DDIMPipeline and DDPMPipeline as a user calls them (fp32,
+    and the DDIM pipeline under bf16 autocast for the same precision as the
+    fast row), a hand loop over DDIMScheduler.step, and lucidrains'
+    GaussianDiffusion.sample. All use the linear schedule, η = 0 and
+    "trailing" DDIM steps (lucidrains spaces its steps with linspace over
+    the same range).
     """
     from denoising_diffusion_pytorch import GaussianDiffusion
-    from diffusers import DDIMPipeline, DDIMScheduler
+    from diffusers import (
+        DDIMPipeline,
+        DDIMScheduler,
+        DDPMPipeline,
+        DDPMScheduler,
+    )
 
     sched = dl.linear_schedule(1000)
     d_sched = DDIMScheduler(
         num_train_timesteps=1000, beta_schedule="linear",
         timestep_spacing="trailing", clip_sample=True,
     )  # fmt: skip
-    pipeline = DDIMPipeline(unet=d_model, scheduler=d_sched)
-    pipeline.set_progress_bar_config(disable=True)
+    ddim_pipe = DDIMPipeline(unet=d_model, scheduler=d_sched)
+    ddim_pipe.set_progress_bar_config(disable=True)
+    ddpm_pipe = DDPMPipeline(
+        unet=d_model,
+        scheduler=DDPMScheduler(
+            num_train_timesteps=1000, beta_schedule="linear"
+        ),
+    )
+    ddpm_pipe.set_progress_bar_config(disable=True)
     lucid = GaussianDiffusion(
-        l_model, image_size=28, timesteps=1000, sampling_timesteps=steps,
-        objective="pred_noise", beta_schedule="linear",
+        l_model, image_size=cfg.image_size, timesteps=1000,
+        sampling_timesteps=steps, objective="pred_noise",
+        beta_schedule="linear",
     ).to(device)  # fmt: skip
+    shape = (batch, cfg.image_channels, cfg.image_size, cfg.image_size)
 
     @torch.no_grad()
     def hand_loop():
         d_sched.set_timesteps(steps)
-        x = torch.randn(batch, 1, 28, 28, device=device)
+        x = torch.randn(shape, device=device)
         for t in d_sched.timesteps:
             x = d_sched.step(d_model(x, t).sample, t, x).prev_sample
         return x
 
+    def bf16_pipeline():
+        with autocast(True, device):
+            return ddim_pipe(
+                batch_size=batch, num_inference_steps=steps, output_type="np"
+            )
+
     return {
         "ddpm_lib generate": lambda: dl.generate(
-            ours, sched, batch, steps=steps
+            ours, sched, batch, steps=steps, batch_size=batch
         ),
-        "diffusers DDIMPipeline": lambda: pipeline(
+        "ddpm_lib generate fast": lambda: dl.generate(
+            ours,
+            sched,
+            batch,
+            steps=steps,
+            batch_size=batch,
+            bf16=True,
+            compile=compile,
+        ),  # fmt: skip
+        "diffusers DDIMPipeline": lambda: ddim_pipe(
+            batch_size=batch, num_inference_steps=steps, output_type="np"
+        ),
+        "diffusers DDIM bf16": bf16_pipeline,
+        "diffusers DDPMPipeline": lambda: ddpm_pipe(
             batch_size=batch, num_inference_steps=steps, output_type="np"
         ),
         "diffusers hand loop": hand_loop,
@@ -297,12 +351,87 @@ def sampling_rows(ours, d_model, l_model, batch, steps, device):
     }
 
 
+# bf16 dense matrix peak of the cards whose figures we report (FLOP/s).
+BF16_PEAK = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
+
+
+def bf16_peak(device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in BF16_PEAK.items() if k in name), None)
+
+
+def train_flops(model, x, *extra) -> int:
+    """FLOPs of one forward and backward pass (what a training step costs)."""
+    with FlopCounterMode(display=False) as counter:
+        out = model(x, *extra)
+        out = getattr(out, "sample", out)  # diffusers returns an object
+        out.float().square().mean().backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def activation_bytes(model, x, *extra, bytes_per_element=2) -> int:
+    """Bytes of every leaf module's output in one forward pass (at bf16).
+
+    A training step must at least write each of these in the forward pass,
+    read it back in the backward pass, and write and read its gradient:
+    4× this is the memory-traffic floor we state per image.
+    """
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel() * bytes_per_element
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(x, *extra)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def copy_bandwidth(device) -> float | None:
+    """Measured device-to-device copy rate, bytes read + written per s."""
+    if device.type != "cuda":
+        return None
+    a = torch.empty(1 << 28, dtype=torch.float32, device=device)
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(20):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    return 20 * 2 * a.numel() * 4 / (time.perf_counter() - start)
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+UNCONDITIONAL = sorted(
+    name for name, c in dl.PRESETS.items() if c.num_classes is None
+)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="tiny", choices=UNCONDITIONAL)
     p.add_argument("--batch-size", type=int, default=dl.by_mode(64, 8))
     p.add_argument("--steps", type=int, default=dl.by_mode(10, 2))
     p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
     p.add_argument("--sample-steps", type=int, default=dl.by_mode(10, 2))
+    p.add_argument("--sample-batch", type=int, help="images per sampling call")
+    p.add_argument("--no-sampling", action="store_true")
     p.add_argument("--compile", action="store_true", help="compile fast rows")
     p.add_argument("--device", default=str(dl.default_device()))
     p.add_argument("--json", help="also write the figures, with provenance")
@@ -310,27 +439,37 @@ def main() -> None:
     device = torch.device(args.device)
     correctness_gate(device)
 
-    cfg = dl.unet_config("tiny")
-    x = torch.rand(max(4 * args.batch_size, 64), 1, 28, 28, device=device)
+    cfg = dl.unet_config(args.preset)
+    size = (cfg.image_channels, cfg.image_size, cfg.image_size)
+    x = torch.rand(max(4 * args.batch_size, 64), *size, device=device)
     data = dl.DeviceDataset(x * 2 - 1, torch.zeros(len(x), device=device))
-    probe = x[:4] * 2 - 1
+    probe = x[:4].cpu() * 2 - 1
+    ones = torch.ones(4, dtype=torch.long)
     ours = dl.UNet(cfg)
-    target = flops(ours, probe, torch.ones(4, dtype=torch.long))
+    target = flops(ours, probe, ones)
     d_model, d_width, d_flops = match(
-        target, diffusers_unet, probe, range(8, 49, 8)
+        target, lambda w: diffusers_unet(w, cfg), probe, range(8, 265, 8)
     )
     l_model, l_width, l_flops = match(
-        target, lucidrains_unet, probe, range(4, 33, 2)
+        target, lambda w: lucidrains_unet(w, cfg), probe, range(4, 193, 4)
     )
     params = {
         "ddpm_lib": ours.num_parameters(),
         "diffusers": sum(p.numel() for p in d_model.parameters()),
         "lucidrains": sum(p.numel() for p in l_model.parameters()),
     }
+    per_image = {  # training FLOPs (forward + backward) per image
+        name: train_flops(model, probe, ones) / 4
+        for name, model in (
+            ("ddpm_lib", ours), ("diffusers", d_model),
+            ("lucidrains", l_model),
+        )
+    }  # fmt: skip
+    traffic = 4 * activation_bytes(ours, probe, ones) / 4  # bytes / image
     print(
-        f"# networks: ddpm_lib tiny {target / 4 / 1e6:.1f} MFLOP/image, "
-        f"{params['ddpm_lib']:,} params; diffusers UNet2DModel width "
-        f"{d_width}: {d_flops / target:.3f}x FLOPs, "
+        f"# networks: ddpm_lib {args.preset} {target / 4 / 1e6:.1f} "
+        f"MFLOP/image forward, {params['ddpm_lib']:,} params; diffusers "
+        f"UNet2DModel width {d_width}: {d_flops / target:.3f}x FLOPs, "
         f"{params['diffusers'] / params['ddpm_lib']:.2f}x params; "
         f"lucidrains Unet dim {l_width}: {l_flops / target:.3f}x FLOPs, "
         f"{params['lucidrains'] / params['ddpm_lib']:.2f}x params"
@@ -356,7 +495,7 @@ def main() -> None:
         "ddpm_lib fast": ddpm_lib_row(**fast),
         "diffusers shipped": DiffusersLoop(d_model.to(device), data, b).step,
         "diffusers best": DiffusersLoop(
-            diffusers_unet(d_width).to(device),
+            diffusers_unet(d_width, cfg).to(device),
             data,
             b,
             bf16=True,
@@ -364,7 +503,7 @@ def main() -> None:
         ).step,  # fmt: skip
         "lucidrains shipped": LucidrainsLoop(l_model, data, b).step,
         "lucidrains best": LucidrainsLoop(
-            lucidrains_unet(l_width),
+            lucidrains_unet(l_width, cfg),
             data,
             b,
             bf16=True,
@@ -377,71 +516,123 @@ def main() -> None:
             AsLucidrains(dl.UNet(cfg)), data, b
         ).step,
     }
-    for step in rows.values():  # warm-up, compilation
+    flops_of = {
+        name: per_image[
+            "diffusers" if name.startswith("diffusers")
+            else "lucidrains" if name.startswith("lucidrains")
+            else "ddpm_lib"
+        ]
+        for name in rows
+    }  # fmt: skip
+    peak_mem = {}
+    for name, step in rows.items():  # warm-up, compilation, peak memory
         for _ in range(2):
             step()
+        if device.type == "cuda":
+            sync(device)
+            resting = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            step().item()
+            peak_mem[name] = torch.cuda.max_memory_allocated(device) - resting
     rates = {name: [] for name in rows}
     for _ in range(args.repeats):
         for name, step in rows.items():
+            sync(device)
             start = time.perf_counter()
             for _ in range(args.steps):
                 loss = step()
             loss.item()
             rates[name].append(args.steps * b / (time.perf_counter() - start))
-    ours_eval = dl.UNet(cfg).to(device).eval()
-    samplers = sampling_rows(
-        ours_eval, d_model.eval(), l_model.eval(), b, args.sample_steps,
-        device,
-    )  # fmt: skip
-    for draw in samplers.values():
-        draw()  # warm-up
-    per_step = {name: [] for name in samplers}
-    for _ in range(args.repeats):
-        for name, draw in samplers.items():
-            start = time.perf_counter()
-            draw()
-            elapsed = time.perf_counter() - start
-            per_step[name].append(elapsed / args.sample_steps)
     plain = statistics.median(rates["ddpm_lib plain"])
-    print(
-        f"# training images/s, batch {b}, {args.steps} steps x "
-        f"{args.repeats} interleaved repeats, {device}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    peak, bandwidth = bf16_peak(device), copy_bandwidth(device)
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{device}, {torch.get_num_threads()} threads"
     )
-    print(f"{'row':22s} {'images/s':>9s} {'vs ddpm_lib plain':>18s}")
+    print(
+        f"# training images/s, {args.preset}, batch {b}, {args.steps} steps x "
+        f"{args.repeats} interleaved repeats, {where}, torch "
+        f"{torch.__version__}"
+    )
+    head = f"{'row':22s} {'images/s':>9s} {'vs plain':>9s}"
+    if device.type == "cuda":
+        head += f" {'peak MiB':>9s} {'MFU':>6s}"
+    print(head)
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"{name:22s} {median:9.1f} {median / plain:17.2f}x")
-    n = 10_000
-    batches = -(-n // b)
-    print(
-        f"# sampling: seconds per step for a batch of {b} "
-        f"({args.sample_steps} DDIM steps timed; each library's own network)"
-        f"; extrapolated to {n:,} images (per-step cost is constant)"
-    )
-    print(
-        f"{'sampler':24s} {'s/step':>8s} {'DDIM-50':>10s} {'DDPM-1000':>10s}"
-    )
-    for name, values in per_step.items():
-        step = statistics.median(values)
+        line = f"{name:22s} {median:9.1f} {median / plain:8.2f}x"
+        if device.type == "cuda":
+            mfu = flops_of[name] * median / peak if peak else float("nan")
+            line += f" {peak_mem[name] / 2**20:9.0f} {100 * mfu:5.1f}%"
+        print(line)
+    fast_rate = statistics.median(rates["ddpm_lib fast"])
+    if bandwidth:
+        floor = traffic / bandwidth  # seconds per image
         print(
-            f"{name:24s} {step:8.3f} {step * 50 * batches:9.0f}s "
-            f"{step * 1000 * batches:9.0f}s"
+            f"# memory-traffic floor of ddpm_lib fast: {traffic / 1e6:.1f} "
+            f"MB/image (4x the bf16 leaf activations) at the measured copy "
+            f"rate {bandwidth / 1e12:.2f} TB/s = {1 / floor:,.0f} images/s; "
+            f"measured {fast_rate:,.0f} = {fast_rate * floor:.0%} of it"
         )
+    per_step = {}
+    if not args.no_sampling:
+        sb = args.sample_batch or b
+        ours_eval = dl.UNet(cfg).to(device).eval()
+        samplers = sampling_rows(
+            ours_eval, d_model.eval(), l_model.eval(), cfg, sb,
+            args.sample_steps, device, compile=args.compile,
+        )  # fmt: skip
+        for draw in samplers.values():
+            draw()  # warm-up
+        per_step = {name: [] for name in samplers}
+        for _ in range(args.repeats):
+            for name, draw in samplers.items():
+                sync(device)
+                start = time.perf_counter()
+                draw()
+                sync(device)
+                elapsed = time.perf_counter() - start
+                per_step[name].append(elapsed / args.sample_steps)
+        n = 10_000
+        batches = -(-n // sb)
+        print(
+            f"# sampling: seconds per step for a batch of {sb} "
+            f"({args.sample_steps} steps timed; each library's own network)"
+            f"; extrapolated to {n:,} images (per-step cost is constant)"
+        )
+        print(
+            f"{'sampler':24s} {'s/step':>8s} {'DDIM-50':>10s} "
+            f"{'DDPM-1000':>10s}"
+        )
+        for name, values in per_step.items():
+            step = statistics.median(values)
+            print(
+                f"{name:24s} {step:8.4f} {step * 50 * batches:9.1f}s "
+                f"{step * 1000 * batches:9.0f}s"
+            )
     if args.json:
         from ddpm_lib.evaluate import provenance
 
         result = {
+            "preset": args.preset,
             "batch_size": b,
             "flops_per_image": {
                 "ddpm_lib": target / 4,
                 "diffusers": d_flops / 4,
                 "lucidrains": l_flops / 4,
             },
+            "training_flops_per_image": per_image,
             "parameters": params,
+            "widths": {"diffusers": d_width, "lucidrains": l_width},
             "training_images_per_s": {
                 k: statistics.median(v) for k, v in rates.items()
             },
+            "peak_memory_bytes": peak_mem or None,
+            "bf16_peak_flops": peak,
+            "copy_bandwidth": bandwidth,
+            "traffic_floor_bytes_per_image": traffic,
+            "sampling_batch": args.sample_batch or b,
             "sampling_seconds_per_step": {
                 k: statistics.median(v) for k, v in per_step.items()
             },

@@ -48,6 +48,7 @@ from ddpm_lib.forward import (
 from ddpm_lib.generate import eps_model, generate
 from ddpm_lib.guidance import guided_eps
 from ddpm_lib.losses import loss_simple, sample_timesteps, training_target
+from ddpm_lib.pretrained import load_pretrained, pretrained_path
 from ddpm_lib.project import __version__
 from ddpm_lib.reverse import (
     Variance,
@@ -82,7 +83,13 @@ from ddpm_lib.toy import (
     swiss_roll,
     two_moons,
 )
-from ddpm_lib.trainer import TrainConfig, Trainer, TrainingDiverged, load_model
+from ddpm_lib.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    export_model,
+    load_model,
+)
 from ddpm_lib.unet import PRESETS, UNet, UNetConfig, unet_config
 
 __all__ = [
@@ -119,7 +126,10 @@ __all__ = [
     "linear_schedule",
     "load_checkpoint",
     "load_images",
+    "export_model",
     "load_model",
+    "load_pretrained",
+    "pretrained_path",
     "loss_simple",
     "model_to_pixels",
     "mu_theta",

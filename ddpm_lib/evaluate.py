@@ -55,6 +55,9 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def _commit() -> str | None:
+    """The git commit of this code (or $DDPM_COMMIT in a copy without git)."""
+    if os.environ.get("DDPM_COMMIT"):
+        return os.environ["DDPM_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -47,6 +47,7 @@ from ddpm_lib.schedules import (
 from ddpm_lib.unet import PRESETS, UNet, UNetConfig
 
 __all__ = [
+    "EXPORT",
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
@@ -61,6 +62,7 @@ SCHEDULES = {
     "sigmoid": sigmoid_schedule,
 }
 CHECKPOINT = "checkpoint.pt"
+EXPORT = "ema-weights"  # the "kind" of a file written by export_model
 
 # Fields that may change when a run is resumed; the rest define the run.
 RESUMABLE = {
@@ -442,6 +444,12 @@ class Trainer:
                 ``steps``, the intervals and the speed switches may differ.
         """
         state = load_checkpoint(path, map_location=data.device)
+        if state.get("kind") == EXPORT:
+            raise CheckpointError(
+                f"{path} holds a model's EMA weights only (an export), so "
+                "training cannot continue from it; resume from the run's "
+                "checkpoint.pt"
+            )
         saved = TrainConfig.from_dict(state["config"])
         if config is not None:
             changed = [
@@ -490,6 +498,11 @@ def load_model(
             whose weights do not fit its own config.
     """
     state = load_checkpoint(path, map_location=device)
+    if not ema and state.get("kind") == EXPORT:
+        raise CheckpointError(
+            f"{path} holds the EMA weights only (an export); load it with "
+            "ema=True (drop --no-ema)"
+        )
     try:
         config = TrainConfig.from_dict(state["config"])
         model = UNet(config.model).to(device)
@@ -502,6 +515,33 @@ def load_model(
             f"({type(error).__name__}: {error})"
         ) from error
     return model.eval(), sched, config
+
+
+def export_model(
+    checkpoint: str | os.PathLike, out: str | os.PathLike
+) -> Path:
+    """Write the EMA weights of a training checkpoint, and nothing else.
+
+    The file keeps what sampling and evaluation need (the run's config,
+    its schedule, the step, the loss history) and drops the raw weights,
+    the optimizer state and the random states: about a third of the size.
+    :func:`load_model` reads it like a checkpoint.
+    """
+    state = load_checkpoint(checkpoint)
+    if state.get("kind") == EXPORT:
+        raise CheckpointError(f"{checkpoint} is already an export")
+    model = state["ema"]["module"]
+    return _write(
+        {
+            "kind": EXPORT,
+            "config": state["config"],
+            "step": state["step"],
+            "ema": {"module": {k: v.float() for k, v in model.items()}},
+            "schedule_betas": state["schedule_betas"],
+            "history": state["history"],
+        },
+        out,
+    )
 
 
 @contextlib.contextmanager

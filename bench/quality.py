@@ -1,0 +1,144 @@
+"""Sample quality against sampling steps and guidance weight, with provenance.
+
+For one trained class-conditional model, every row draws N images (class
+labels 0–9 in turn, or none: the null label) and scores them against the
+first N Fashion-MNIST test images with the evaluation classifier: FCD, KID
+and the *agreement* — the share of samples the classifier assigns to the
+class they were drawn for (what guidance buys). FCD depends on N: compare
+rows of one file, or files with the same N.
+
+    python bench/quality.py --n 2000 --json results/quality.json \\
+        --checkpoint ddpm_lib/weights/fashion_small_cond.pt
+    DDPM_FAST=1 python bench/quality.py --checkpoint CKPT   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import ddpm_lib as dl
+from ddpm_lib.classifier import load_classifier
+from ddpm_lib.evaluate import provenance
+from ddpm_lib.metrics import fcd, kid
+
+# (sampler, steps, guidance, conditional)
+STEPS = [("ddim", s, 0.0, True) for s in (10, 20, 50, 100)] + [
+    ("ddpm", 1000, 0.0, True)
+]
+GUIDANCE = [("ddim", 50, 0.0, False)] + [
+    ("ddim", 50, w, True) for w in (0.5, 1.0, 2.0, 4.0)
+]
+
+
+def score(samples, labels, test, classifier) -> dict:
+    predicted = torch.cat(
+        [classifier(part).argmax(1) for part in samples.split(1000)]
+    )
+    mean, std = kid(
+        test,
+        samples,
+        classifier=classifier,
+        subset_size=min(1000, len(samples)),
+    )
+    return {
+        "fcd": fcd(test, samples, classifier=classifier),
+        "kid": [mean, std],
+        "agreement": None
+        if labels is None
+        else (predicted == labels.cpu()).float().mean().item(),
+    }
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--n", type=int, default=dl.by_mode(2000, 20))
+    p.add_argument(
+        "--rows", choices=["steps", "guidance", "all"], default="all"
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=dl.by_mode(1000, 4),
+        help="skip rows with more sampler steps (smoke runs)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    device = torch.device(args.device) if args.device else dl.default_device()
+    model, sched, config = dl.load_model(args.checkpoint, device=device)
+    if config.model.num_classes is None:
+        raise SystemExit("error: this script needs a class-conditional model")
+    rows = {"steps": STEPS, "guidance": GUIDANCE, "all": STEPS + GUIDANCE}
+    test = dl.pixels_to_model(
+        dl.load_images("fashion_mnist", split="test").pixels[: args.n]
+    )
+    classifier = load_classifier()
+    labels = torch.arange(args.n, device=device) % config.model.num_classes
+    results = []
+    print(
+        f"{'sampler':8s} {'steps':>5s} {'w':>4s} {'labels':>7s} "
+        f"{'FCD':>7s} {'KID':>8s} {'agree':>6s} {'s':>6s}"
+    )
+    for sampler, steps, w, conditional in dict.fromkeys(rows[args.rows]):
+        n_steps = steps if sampler == "ddim" else sched.T
+        if n_steps > args.max_steps:
+            continue
+        g = torch.Generator(device).manual_seed(args.seed)
+        start = time.perf_counter()
+        samples = dl.generate(
+            model,
+            sched,
+            args.n,
+            sampler=sampler,
+            steps=steps,
+            labels=labels if conditional else None,
+            guidance=w,
+            prediction=config.prediction,
+            generator=g,
+            batch_size=2000,
+        ).cpu()
+        seconds = time.perf_counter() - start
+        row = {
+            "sampler": sampler,
+            "steps": n_steps,
+            "guidance": w,
+            "conditional": conditional,
+            "seconds": seconds,
+            **score(
+                samples, labels if conditional else None, test, classifier
+            ),
+        }
+        results.append(row)
+        agree = "" if row["agreement"] is None else f"{row['agreement']:.3f}"
+        print(
+            f"{sampler:8s} {n_steps:5d} {w:4.1f} "
+            f"{'class' if conditional else 'null':>7s} {row['fcd']:7.2f} "
+            f"{row['kid'][0]:8.4f} {agree:>6s} {seconds:6.1f}",
+            flush=True,
+        )
+    report = {
+        "n": args.n,
+        "reference": f"the first {args.n} Fashion-MNIST test images",
+        "rows": results,
+        "provenance": provenance(
+            "python bench/quality.py " + " ".join(argv),
+            checkpoint=args.checkpoint,
+        ),
+    }
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
