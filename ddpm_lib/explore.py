@@ -396,8 +396,14 @@ class Explorer:
     # -- static HTML --
 
     def to_html(self) -> str:
-        """One self-contained HTML block: controls, an image, inline JS."""
-        images = self.encoded_frames()
+        """One self-contained HTML block: controls, an image, inline JS.
+
+        Each call gives the block a new id, so one page can hold several
+        explorers (or the same one twice). The frames are rendered once.
+        """
+        if not hasattr(self, "_images"):
+            self._images = self.encoded_frames()
+        images = list(self._images)
         uid = f"ddpm-explore-{uuid.uuid4().hex[:12]}"
         current = self.combos.index(self._start)
         first = images[current]
@@ -468,9 +474,7 @@ class Explorer:
 
     def _repr_html_(self) -> str | None:
         if book_build() or not _have_ipywidgets():
-            if not hasattr(self, "_html"):
-                self._html = self.to_html()
-            return self._html
+            return self.to_html()
         return None  # live widgets are shown by _ipython_display_
 
     def _text(self) -> str:
@@ -625,18 +629,23 @@ explore.Explorer = Explorer  # type: ignore[attr-defined]
 # explorer's id; the JSON data sits in the script tag before this one.
 _SCRIPT = r"""
 (function () {
-  var root = document.getElementById("__UID__");
+  // The block around this script; found without the document, because
+  // Jupyter may run the script before the output is attached to the page.
+  var script = document.currentScript;
+  var root = script ? script.parentNode : document.getElementById("__UID__");
   if (!root || root.getAttribute("data-ddpm-ready")) { return; }
   root.setAttribute("data-ddpm-ready", "1");
-  var data = JSON.parse(
-    document.getElementById("__UID__-data").textContent);
-  var img = document.getElementById("__UID__-img");
+  function part(suffix) {
+    return root.querySelector('[id="__UID__' + suffix + '"]');
+  }
+  var data = JSON.parse(part("-data").textContent);
+  var img = part("-img");
   var current = data.current;
   data.images[current] = img.getAttribute("src");
   var inputs = [], outputs = [], n = data.names.length, i;
   for (i = 0; i < n; i++) {
-    inputs.push(document.getElementById("__UID__-c" + i));
-    outputs.push(document.getElementById("__UID__-c" + i + "-value"));
+    inputs.push(part("-c" + i));
+    outputs.push(part("-c" + i + "-value"));
   }
   function steps(m, a, b) {
     if (data.kinds[m] === "number") { return Math.abs(a - b); }
