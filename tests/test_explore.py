@@ -25,6 +25,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 explore_module = importlib.import_module("ddpm_lib.explore")
 
 
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    """Each test starts with no pyplot figure, so leaks are its own."""
+    plt.close("all")
+
+
 @pytest.fixture
 def static(monkeypatch):
     monkeypatch.setenv("DDPM_BOOK_BUILD", "1")
@@ -556,3 +562,21 @@ def test_javascript_follows_the_python_rule_in_a_browser(static):
         assert roots.nth(0).locator("img").get_attribute("src") == first_src
         browser.close()
     assert errors == []
+
+
+def test_the_trainer_progress_bar_is_plain_text_in_the_book_build(
+    static, capsys
+):
+    from types import SimpleNamespace
+
+    from tqdm.std import tqdm
+
+    # Trainer._progress_bar reads only these attributes of the trainer.
+    trainer = SimpleNamespace(progress=True, rank=0, step=2)
+    bar = dl.Trainer._progress_bar(trainer, 5)
+    assert type(bar) is tqdm
+    bar.update(3)
+    bar.close()
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("training: 100%")
+    assert "\r" not in out and "5/5" in out
