@@ -126,6 +126,20 @@ def find_pages(site: Path) -> list[Path]:
 def check_explorer(root, name: str, shots: Path | None) -> dict:
     """Move every control of one explorer; returns problems and counts."""
     problems, moves = [], 0
+    # An explorer in a collapsed block (a hidden cell output): open it, as
+    # a reader would, before moving its controls.
+    root.evaluate(
+        "el => { for (let d = el.closest('details'); d;"
+        " d = d.parentElement && d.parentElement.closest('details'))"
+        " { d.open = true; } }"
+    )
+    if not root.is_visible():
+        return {
+            "problems": ["it is hidden on the page, so no reader can use it"],
+            "moves": 0,
+            "frames": 0,
+            "controls": 0,
+        }
     start = root.evaluate(STATE_JS)
     first_src = start["src"]
     grid = root.get_attribute("data-ddpm-frames") == "grid"
@@ -198,6 +212,7 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
     """Open one page and check it; returns (ok, one summary line)."""
     rel = path.relative_to(site).as_posix()
     page = context.new_page()
+    page.set_default_timeout(15_000)  # a control that cannot be moved
     errors, blocked = [], []
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.on(
