@@ -12,9 +12,11 @@ export PYTHONUNBUFFERED=1
 budget=${BUDGET:-570}
 start=$(date +%s)
 left() { echo $((budget - ($(date +%s) - start))); }
+only=${ONLY:-}  # e.g. "train export evaluate": run only these steps
 step() { # name, seconds it needs at least, command...
   local name=$1 need=$2
   shift 2
+  if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then return; fi
   if [ "$(left)" -lt "$need" ]; then
     echo "== $name: skipped, $(left) s left and it needs $need"
     return
@@ -29,18 +31,19 @@ python -c 'import torch; print("torch", torch.__version__)'
 
 weights=ddpm_lib/weights/fashion_small_cond.pt
 step train 250 python -m ddpm_lib.train --preset fashion_small_cond \
-  --out runs/pretrained --steps 60000 --batch-size 256 --warmup-steps 1000 \
-  --ema-decay 0.9995 --bf16 --compile --channels-last --fused-optimizer \
-  --max-minutes "${TRAIN_MINUTES:-3}" --log-every 2000 --checkpoint-every 10000
+  --out runs/pretrained --steps 60000 --batch-size "${TRAIN_BATCH:-2048}" \
+  --lr "${TRAIN_LR:-1e-3}" --warmup-steps 100 --ema-decay 0.995 \
+  --bf16 --channels-last --fused-optimizer --max-minutes "${TRAIN_MINUTES:-3}" \
+  --log-every 100 --checkpoint-every 500 --no-progress
 step export 20 python -m ddpm_lib.export runs/pretrained/checkpoint.pt "$weights"
 [ -f "$weights" ] && cp "$weights" "$out/"
 step evaluate 80 python -m ddpm_lib.evaluate --checkpoint "$weights" \
-  --n 10000 --bpd 1000 --json "$out/pretrained_eval.json"
+  --n 10000 --batch-size 2500 --json "$out/pretrained_eval.json"
 step compare128 100 python bench/compare.py --preset fashion --batch-size 128 \
   --steps 20 --repeats 3 --sample-steps 10 --sample-batch 1000 \
   --json "$out/compare_gpu_b128.json"
 step targets 150 python bench/gpu_targets.py --json "$out/gpu_targets.json"
-step quality 70 python bench/quality.py --checkpoint "$weights" --n 2000 \
+step quality 40 python bench/quality.py --checkpoint "$weights" --n 2000 \
   --json "$out/quality.json"
 step compare1024 60 python bench/compare.py --preset fashion \
   --batch-size 1024 --steps 5 --repeats 3 --no-sampling \

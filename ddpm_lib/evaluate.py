@@ -167,6 +167,7 @@ def model_report(args) -> dict:
         guidance=args.guidance,
         prediction=config.prediction,
         generator=g,
+        batch_size=args.batch_size,
     ).cpu()
     classifier = load_classifier()
     test = pixels_to_model(load_images("fashion_mnist", split="test").pixels)
@@ -230,6 +231,9 @@ def main(argv=None) -> int:
         "--bpd", type=int, default=0, help="test images for bits/dim (0: skip)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="images per network call"
+    )
     p.add_argument("--device")
     p.add_argument("--json", help="write the report (with provenance) here")
     args = p.parse_args(argv)
