@@ -80,10 +80,10 @@ def test_loss_removes_most_of_what_can_be_removed(trained):
 def test_learned_eps_is_close_to_the_optimal_eps(trained, t):
     # Relative error ‖ε_θ − ε*‖² / ‖ε*‖², averaged over x_t ~ q(x_t): 1 for
     # a network that ignores x_t and predicts 0, at most 0.05 for this one
-    # (seeds 0–2; largest at small t). The tolerance 0.15 leaves room for other machines'
-    # rounding and still fails a network that has not learned ε*: the
-    # closed-form ε* changes by a factor 1000 of scale between t = 20
-    # (sharp, per component) and t = 1000 (≈ x_t).
+    # (seeds 0–2; largest at small t). The tolerance 0.15 leaves room for
+    # other machines' rounding and still fails a network that has not
+    # learned ε*, whose shape changes completely between t = 20 (a steep
+    # pull towards the nearest of eight centres) and t = 1000 (≈ x_t).
     sched, mixture, run = trained
     x_t, steps, _ = _noised_batch(sched, mixture, t, 4000, seed=t)
     with torch.no_grad():
