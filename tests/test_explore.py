@@ -1,0 +1,611 @@
+"""Explorers: static HTML over precomputed frames, live widgets, progress."""
+
+import base64
+import html
+import importlib
+import io
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import ddpm_lib as dl  # noqa: E402
+from ddpm_lib.explore import Explorer, explore, progress  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The module itself: ``ddpm_lib.explore`` is the function once exported.
+explore_module = importlib.import_module("ddpm_lib.explore")
+
+
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    """Each test starts with no pyplot figure, so leaks are its own."""
+    plt.close("all")
+
+
+@pytest.fixture
+def static(monkeypatch):
+    monkeypatch.setenv("DDPM_BOOK_BUILD", "1")
+
+
+@pytest.fixture
+def live(monkeypatch):
+    monkeypatch.delenv("DDPM_BOOK_BUILD", raising=False)
+
+
+class Recorder:
+    """A render function that draws its arguments and remembers calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, **values):
+        self.calls.append(values)
+        fig, ax = plt.subplots(figsize=(1.5, 1))
+        ax.set_axis_off()
+        ax.text(0, 0, repr(sorted(values.items())), fontsize=5)
+        return fig
+
+
+def parse(page: str) -> dict:
+    """The explorer's id, JSON data, image source and controls."""
+    (uid,) = re.findall(r'<div class="ddpm-explorer" id="([^"]+)"', page)
+    payload = re.search(
+        r'<script type="application/json" id="[^"]+-data">(.*?)</script>',
+        page,
+    ).group(1)
+    data = json.loads(payload)
+    src = re.search(r'<img id="[^"]+" alt="([^"]*)"[^>]* src="([^"]+)"', page)
+    return {
+        "uid": uid,
+        "data": data,
+        "alt": html.unescape(src.group(1)),
+        "src": src.group(2),
+        "ranges": re.findall(r'<input type="range"[^>]*>', page),
+        "selects": re.findall(r"<select[^>]*>.*?</select>", page),
+    }
+
+
+def frames_of(parsed: dict) -> list[bytes]:
+    """Every frame's PNG bytes (the shown one sits in the <img>)."""
+    images = list(parsed["data"]["images"])
+    prefix = "data:image/png;base64,"
+    assert parsed["src"].startswith(prefix)
+    images[parsed["data"]["current"]] = parsed["src"][len(prefix) :]
+    return [base64.b64decode(s, validate=True) for s in images]
+
+
+def test_static_html_has_one_png_frame_per_combination(static):
+    render = Recorder()
+    ex = explore(render, {"t": [1, 10, 100], "kind": ["a", "b"]}, title="demo")
+    page = ex._repr_html_()
+    parsed = parse(page)
+    frames = frames_of(parsed)
+    assert len(frames) == 3 * 2 == len(parsed["data"]["combos"])
+    assert all(f.startswith(PNG_MAGIC) for f in frames)
+    assert len(set(frames)) == 6  # each combination drew its own picture
+    for f in frames:  # and each decodes as an image
+        assert plt.imread(io.BytesIO(f), format="png").ndim == 3
+    # render saw every combination exactly once
+    seen = sorted((c["t"], c["kind"]) for c in render.calls)
+    assert seen == sorted((t, k) for t in (1, 10, 100) for k in "ab")
+    assert plt.get_fignums() == []  # every figure closed
+    # one slider over the value indices, one dropdown with the strings
+    (slider,) = parsed["ranges"]
+    assert 'min="0"' in slider and 'max="2"' in slider
+    (select,) = parsed["selects"]
+    assert re.findall(r">(\w)</option>", select) == ["a", "b"]
+    assert parsed["data"]["labels"] == [["1", "10", "100"], ["a", "b"]]
+    assert parsed["alt"] == "demo: t = 1, kind = a"
+    # self-contained: inline script only, nothing fetched
+    assert "<script src" not in page and "http" not in page
+
+
+def test_static_is_what_ipython_displays_in_the_book_build(
+    static, monkeypatch
+):
+    published = []
+    monkeypatch.setattr(
+        "IPython.display.display",
+        lambda obj, raw=False: published.append((obj, raw)),
+    )
+    explore(Recorder(), {"t": [1, 2]})._ipython_display_()
+    ((bundle, raw),) = published
+    assert raw and set(bundle) == {"text/html", "text/plain"}
+    assert len(frames_of(parse(bundle["text/html"]))) == 2
+    assert bundle["text/plain"].startswith("<Explorer")
+
+
+def test_ids_differ_between_explorers_and_displays(static):
+    a = explore(Recorder(), {"t": [1, 2]})
+    b = explore(Recorder(), {"t": [1, 2]})
+    ids = [parse(x._repr_html_())["uid"] for x in (a, b, a)]
+    assert len(set(ids)) == 3
+    page = a._repr_html_()
+    uid = parse(page)["uid"]
+    # every element id of the block carries the explorer's id
+    for element_id in re.findall(r' id="([^"]+)"', page):
+        assert element_id.startswith(uid)
+
+
+def test_initial_values_are_shown_first(static):
+    render = Recorder()
+    ex = explore(
+        render,
+        {"t": [1, 10, 100], "kind": ["a", "b"]},
+        initial={"t": 100, "kind": "b"},
+        title="x",
+    )
+    assert ex.initial == {"t": 100, "kind": "b"}
+    parsed = parse(ex._repr_html_())
+    combo = parsed["data"]["combos"][parsed["data"]["current"]]
+    assert combo == [2, 1]
+    assert 'value="2"' in parsed["ranges"][0]
+    assert '<option value="1" selected>b</option>' in parsed["selects"][0]
+    assert parsed["alt"] == "x: t = 100, kind = b"
+    # the <img> shows exactly the frame render draws for those values
+    shown = frames_of(parsed)[parsed["data"]["current"]]
+    index = render.calls.index({"t": 100, "kind": "b"})
+    assert frames_of(parsed)[index] == shown
+    # a partial initial keeps the first value of the others
+    ex = explore(render, {"t": [1, 2], "s": ["u", "v"]}, initial={"s": "v"})
+    assert ex.initial == {"t": 1, "s": "v"}
+
+
+def test_frames_subset_renders_only_the_listed_combinations(static):
+    render = Recorder()
+    frames = [
+        {"T": 100, "t": 1},
+        {"T": 100, "t": 50},
+        {"T": 1000, "t": 1},
+        {"T": 1000, "t": 500},
+        {"T": 1000, "t": 1000},
+    ]
+    ex = explore(
+        render, {"T": [100, 1000], "t": [1, 50, 500, 1000]}, frames=frames
+    )
+    parsed = parse(ex._repr_html_())
+    assert len(frames_of(parsed)) == 5 and len(render.calls) == 5
+    assert sorted(map(tuple, (c.values() for c in render.calls))) == sorted(
+        tuple(f.values()) for f in frames
+    )
+    assert parsed["data"]["combos"] == [[0, 0], [0, 1], [1, 0], [1, 2], [1, 3]]
+    assert 'data-ddpm-frames="subset"' in ex._repr_html_()
+
+
+def test_nearest_frame_rule():
+    frames = [
+        {"T": 100, "t": 1},
+        {"T": 100, "t": 50},
+        {"T": 1000, "t": 1},
+        {"T": 1000, "t": 500},
+        {"T": 1000, "t": 1000},
+    ]
+    ex = explore(
+        Recorder(), {"T": [100, 1000], "t": [1, 50, 500, 1000]}, frames=frames
+    )
+    # An existing frame is itself.
+    for f in frames:
+        assert ex.nearest(f, moved="t") == f
+    # t moved to 1000 while T = 100: only T = 1000 has t = 1000, and the
+    # moved control wins over the others.
+    assert ex.nearest({"T": 100, "t": 1000}, "t") == {"T": 1000, "t": 1000}
+    # T moved to 100 while t = 500: T is exact, then t as close as possible
+    # (50 is one step from 500, 1 is two steps).
+    assert ex.nearest({"T": 100, "t": 500}, "T") == {"T": 100, "t": 50}
+    # Ties go to the frame listed first: T moved to 1000 while t = 50;
+    # t = 1 and t = 500 are both one step from 50, and (1000, 1) is listed
+    # before (1000, 500).
+    assert ex.nearest({"T": 1000, "t": 50}, "T") == {"T": 1000, "t": 1}
+    # Brute force: the rule restated as a sort over all frames.
+    for T in (100, 1000):
+        for t in (1, 50, 500, 1000):
+            for moved in ("T", "t"):
+                target = {"T": T, "t": t}
+                best = brute_force_nearest(ex, frames, target, moved)
+                assert ex.nearest(target, moved) == best
+
+
+def brute_force_nearest(ex, frames, target, moved):
+    """Sort the frames by (steps in moved, steps in the others, order)."""
+
+    def steps(name, a, b):
+        values = ex.controls[name]
+        if isinstance(a, str):
+            return int(a != b)
+        return abs(values.index(a) - values.index(b))
+
+    def key(k):
+        f = frames[k]
+        others = sum(
+            steps(n, f[n], target[n]) for n in ex.controls if n != moved
+        )
+        return steps(moved, f[moved], target[moved]), others, k
+
+    return frames[min(range(len(frames)), key=key)]
+
+
+def test_strings_count_one_step_when_different():
+    frames = [
+        {"kind": "a", "t": 1},
+        {"kind": "c", "t": 2},
+        {"kind": "b", "t": 3},
+    ]
+    ex = explore(
+        Recorder(), {"kind": ["a", "b", "c"], "t": [1, 2, 3]}, frames=frames
+    )
+    # from (a, t=3) move kind to "b": exact kind exists, (b, 3)
+    assert ex.nearest({"kind": "b", "t": 3}, "kind") == frames[2]
+    # kind "c" vs "a" is one step whatever their order in the list
+    assert ex.nearest({"kind": "a", "t": 2}, "t") == frames[1]
+
+
+def test_default_initial_with_frames_is_the_first_frame():
+    frames = [{"t": 2, "s": "v"}, {"t": 1, "s": "u"}]
+    ex = explore(Recorder(), {"t": [1, 2], "s": ["u", "v"]}, frames=frames)
+    assert ex.initial == {"t": 1, "s": "u"}  # the first values are a frame
+    frames = [{"t": 2, "s": "v"}, {"t": 1, "s": "v"}, {"t": 2, "s": "u"}]
+    ex = explore(Recorder(), {"t": [1, 2], "s": ["u", "v"]}, frames=frames)
+    assert ex.initial == {"t": 2, "s": "v"}  # else the first frame
+    with pytest.raises(ValueError, match="not among frames"):
+        explore(
+            Recorder(),
+            {"t": [1, 2], "s": ["u", "v"]},
+            frames=frames,
+            initial={"t": 1, "s": "u"},
+        )
+
+
+def test_budget_error_says_what_to_do(static, monkeypatch):
+    monkeypatch.setattr(explore_module, "FRAME_BUDGET_BYTES", 5_000)
+    render = Recorder()
+    ex = explore(render, {"t": list(range(50))}, dpi=80)
+    with pytest.raises(ValueError, match="budget") as error:
+        ex._repr_html_()
+    message = str(error.value)
+    for advice in ("fewer values", "dpi", "frames="):
+        assert advice in message
+    assert len(render.calls) < 50  # stopped as soon as it was over
+    assert plt.get_fignums() == []
+    # within the budget the same explorer works
+    monkeypatch.setattr(explore_module, "FRAME_BUDGET_BYTES", 10**8)
+    assert len(frames_of(parse(ex._repr_html_()))) == 50
+
+
+def test_dpi_sets_the_frame_size(static):
+    def render(t):
+        fig = plt.figure(figsize=(2, 1))
+        fig.add_subplot().plot([0, t])
+        return fig
+
+    sizes = []
+    for dpi in (40, 80):
+        png = frames_of(
+            parse(explore(render, {"t": [1, 2]}, dpi=dpi)._repr_html_())
+        )[0]
+        sizes.append(plt.imread(io.BytesIO(png)).shape[:2])
+    (h1, w1), (h2, w2) = sizes
+    assert abs(h2 - 2 * h1) <= 2 and abs(w2 - 2 * w1) <= 2
+
+
+@pytest.mark.parametrize(
+    ("controls", "kwargs", "error", "match"),
+    [
+        ({}, {}, ValueError, "non-empty dict"),
+        ({"t": []}, {}, ValueError, "'t' has no values"),
+        ({"t": [1]}, {}, ValueError, "single value"),
+        ({"t": "abc"}, {}, TypeError, "sequence of values"),
+        ({"t": [1, "a"]}, {}, TypeError, "its values are int, str$"),
+        ({"t": [1, None]}, {}, TypeError, "numbers only.*strings only"),
+        ({"t": [True, False]}, {}, TypeError, "values are bool"),
+        ({"t": torch.arange(3)}, {}, TypeError, r"Tensor.*\.tolist\(\)"),
+        ({"t": [1, 2, 1]}, {}, ValueError, "repeated values"),
+        ({"not a name": [1, 2]}, {}, ValueError, "identifier"),
+        ({"t": [1, 2]}, {"initial": {"s": 1}}, ValueError, r"unknown.*'s'"),
+        ({"t": [1, 2]}, {"initial": {"t": 3}}, ValueError, "not a value"),
+        ({"t": [1, 2]}, {"initial": {"t": "1"}}, ValueError, "not a value"),
+        ({"t": [1, 2]}, {"frames": []}, ValueError, "frames is empty"),
+        (
+            {"t": [1, 2]},
+            {"frames": [{"t": 1}, {"u": 2}]},
+            ValueError,
+            r"frames\[1\]: unknown",
+        ),
+        (
+            {"t": [1, 2], "s": ["a", "b"]},
+            {"frames": [{"t": 1, "s": "a"}, {"t": 2}]},
+            ValueError,
+            r"frames\[1\].*no value for \['s'\]",
+        ),
+        (
+            {"t": [1, 2]},
+            {"frames": [{"t": 1}, {"t": 5}]},
+            ValueError,
+            r"frames\[1\]: 5 is not a value",
+        ),
+        (
+            {"t": [1, 2]},
+            {"frames": [{"t": 1}, {"t": 1}]},
+            ValueError,
+            "repeats",
+        ),
+        (
+            {"t": [1, 2], "s": ["a", "b"]},
+            {"frames": [{"t": 1, "s": "a"}, {"t": 2, "s": "a"}]},
+            ValueError,
+            "never vary control 's'",
+        ),
+        ({"t": [1, 2]}, {"frames": {"t": 1}}, TypeError, "list of dicts"),
+        ({"t": [1, 2]}, {"dpi": 0}, ValueError, "dpi"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(
+    controls, kwargs, error, match
+):
+    with pytest.raises(error, match=match):
+        explore(Recorder(), controls, **kwargs)
+
+
+def test_render_must_return_a_figure_and_is_closed(static):
+    ex = explore(lambda t: None, {"t": [1, 2]})
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        ex._repr_html_()
+    with pytest.raises(TypeError, match="render must be a function"):
+        explore(42, {"t": [1, 2]})
+
+
+def test_numpy_numbers_are_numbers(static):
+    import numpy as np
+
+    render = Recorder()
+    ex = explore(render, {"beta": np.linspace(0.01, 0.02, 3), "T": [10, 20]})
+    assert parse(ex._repr_html_())["data"]["labels"] == [
+        ["0.01", "0.015", "0.02"],
+        ["10", "20"],
+    ]
+    assert ex.frame(beta=0.015, T=20) is not None
+    assert render.calls[-1] == {"beta": 0.015, "T": 20}
+
+
+def test_frame_returns_the_figure_render_drew():
+    render = Recorder()
+    ex = explore(render, {"t": [1, 2], "s": ["a", "b"]}, initial={"s": "b"})
+    fig = ex.frame(t=2)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert render.calls == [{"t": 2, "s": "b"}]  # the rest from initial
+    assert plt.get_fignums() == []  # closed for pyplot, still usable
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="not a value"):
+        ex.frame(t=3)
+
+
+def test_explore_is_importable_every_way_the_book_spells_it():
+    import ddpm_lib.explore as spelled  # the function, once exported
+
+    assert dl.explore is explore and dl.progress is progress
+    assert spelled.explore is explore and spelled.progress is progress
+    assert isinstance(dl.explore(Recorder(), {"t": [1, 2]}), Explorer)
+
+
+def test_live_mode_builds_core_widgets_and_rerenders(live):
+    import ipywidgets as widgets
+
+    render = Recorder()
+    ex = explore(
+        render,
+        {"t": [1, 10, 100], "kind": ["a", "b"]},
+        initial={"t": 10},
+        title="demo",
+    )
+    assert ex._repr_html_() is None  # no precomputed frames in a notebook
+    box = ex.widget()
+    assert isinstance(box, widgets.VBox)
+    title, slider, dropdown, out = box.children
+    assert isinstance(title, widgets.HTML) and "demo" in title.value
+    assert type(slider) is widgets.SelectionSlider
+    assert type(dropdown) is widgets.Dropdown
+    assert isinstance(out, widgets.Output)
+    assert slider.options == (("1", 1), ("10", 10), ("100", 100))
+    assert slider.value == 10 and slider.continuous_update is False
+    assert dropdown.options == ("a", "b") and dropdown.value == "a"
+    assert render.calls == [{"t": 10, "kind": "a"}]  # the initial frame
+    slider.value = 100  # what the front end does: the observer re-renders
+    assert render.calls[1:] == [{"t": 100, "kind": "a"}]
+    dropdown.value = "b"
+    assert render.calls[2:] == [{"t": 100, "kind": "b"}]
+    assert plt.get_fignums() == []
+
+
+def test_live_mode_displays_the_box_then_draws_into_it(live, monkeypatch):
+    import ipywidgets as widgets
+
+    shown = []
+    monkeypatch.setattr(
+        "IPython.display.display", lambda obj, **kw: shown.append(obj)
+    )
+    render = Recorder()
+    explore(render, {"t": [1, 2]})._ipython_display_()
+    assert isinstance(shown[0], widgets.VBox)  # the box comes first
+    assert render.calls == [{"t": 1}]
+    assert isinstance(shown[1], matplotlib.figure.Figure)  # into Output
+
+
+def test_live_mode_snaps_to_the_nearest_frame(live):
+    render = Recorder()
+    frames = [{"T": 100, "t": 1}, {"T": 1000, "t": 1}, {"T": 1000, "t": 500}]
+    ex = explore(render, {"T": [100, 1000], "t": [1, 500]}, frames=frames)
+    T_slider, t_slider, _ = ex.widget().children  # no title
+    assert render.calls == [{"T": 100, "t": 1}]
+    t_slider.value = 500  # (100, 500) is no frame: T follows to 1000
+    assert render.calls[1:] == [{"T": 1000, "t": 500}]
+    assert T_slider.value == 1000 and t_slider.value == 500
+    T_slider.value = 100  # (100, 500) again: t follows to 1
+    assert render.calls[2:] == [{"T": 100, "t": 1}] and t_slider.value == 1
+    assert len(render.calls) == 3  # the snapping itself drew nothing
+
+
+def test_progress_prints_plain_lines_in_the_book_build(static, capsys):
+    for _ in progress(range(1000), desc="training", mininterval=0):
+        pass
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert err == "" and "\r" not in out
+    assert lines[0].startswith("training:   0%") and len(lines) >= 2
+    assert lines[-1].startswith("training: 100%") and "1000/1000" in out
+    assert out.isascii()
+    # default: a long interval, so a short loop prints two lines only
+    for _ in progress(range(10**5)):
+        pass
+    out, _ = capsys.readouterr()
+    assert len(out.splitlines()) == 2
+
+
+def test_progress_is_tqdm_auto_in_a_notebook(live):
+    from tqdm.auto import tqdm
+
+    bar = progress(total=3, disable=True)
+    assert type(bar) is tqdm
+
+
+def test_book_build_switch(monkeypatch):
+    for value, expected in (("1", True), ("true", True), ("0", False)):
+        monkeypatch.setenv("DDPM_BOOK_BUILD", value)
+        assert explore_module.book_build() is expected
+    monkeypatch.setenv("DDPM_BOOK_BUILD", "maybe")
+    with pytest.raises(ValueError, match="DDPM_BOOK_BUILD"):
+        explore_module.book_build()
+
+
+def test_static_without_ipywidgets(live, tmp_path):
+    # Where ipywidgets cannot be imported, the static slider is shown.
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'ipywidgets':\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import matplotlib; matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from ddpm_lib.explore import explore\n"
+        "ex = explore(lambda t: plt.figure(), {'t': [1, 2]})\n"
+        "print(ex._repr_html_()[:30])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith('<div class="ddpm-explorer"')
+
+
+# -- the page's JavaScript, in a real browser --
+
+
+def _chromium():
+    from conftest import require
+
+    sync_api = require("playwright.sync_api")
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        import os
+
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing (scripts/setup.sh installs it)")
+        pytest.skip("no system Chromium")
+    return sync_api, path
+
+
+def test_javascript_follows_the_python_rule_in_a_browser(static):
+    sync_api, path = _chromium()
+    frames = [
+        {"T": 100, "t": 1, "s": "a"},
+        {"T": 100, "t": 50, "s": "a"},
+        {"T": 1000, "t": 1, "s": "b"},
+        {"T": 1000, "t": 500, "s": "a"},
+        {"T": 1000, "t": 1000, "s": "b"},
+        {"T": 300, "t": 50, "s": "b"},
+    ]
+    controls = {
+        "T": [100, 300, 1000],
+        "t": [1, 50, 500, 1000],
+        "s": ["a", "b"],
+    }
+    ex = explore(Recorder(), controls, frames=frames, title="rule")
+    page_html = ex._repr_html_() + ex._repr_html_()  # two on one page
+    names = list(controls)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=path, args=["--no-sandbox"]
+        )
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_content(f"<html><body>{page_html}</body></html>")
+        roots = page.locator(".ddpm-explorer")
+        assert roots.count() == 2
+        root = roots.nth(1)  # the second one works on its own
+        first_src = roots.nth(0).locator("img").get_attribute("src")
+        prefix = "data:image/png;base64,"
+
+        def state():
+            values = {}
+            for m, name in enumerate(names):
+                label = root.locator(f"[data-ddpm-value='{m}']").inner_text()
+                values[name] = controls[name][
+                    [str(v) for v in controls[name]].index(label)
+                ]
+            return values
+
+        # Every value of every control, then a seeded random walk (which
+        # meets ties between frames, decided by the order of frames).
+        moves = [(m, k) for m, n in enumerate(names) for k in range(4)]
+        moves = [(m, k) for m, k in moves if k < len(controls[names[m]])]
+        rng = random.Random(0)
+        for _ in range(60):
+            m = rng.randrange(len(names))
+            moves.append((m, rng.randrange(len(controls[names[m]]))))
+        for m, k in moves:
+            name, value = names[m], controls[names[m]][k]
+            before = state()
+            control = root.locator(f"[data-ddpm-control='{m}']")
+            if name == "s":
+                control.select_option(str(k))
+            else:
+                control.fill(str(k))
+            expected = ex.nearest({**before, name: value}, moved=name)
+            assert state() == expected, (name, value, before)
+            img = root.locator("img")
+            assert img.get_attribute("alt") == ex.alt_text(expected)
+            combo = tuple(controls[n].index(expected[n]) for n in names)
+            png = ex._images[ex.combos.index(combo)]
+            assert img.get_attribute("src") == f"{prefix}{png}"
+        assert roots.nth(0).locator("img").get_attribute("src") == first_src
+        browser.close()
+    assert errors == []
+
+
+def test_the_trainer_progress_bar_is_plain_text_in_the_book_build(
+    static, capsys
+):
+    from types import SimpleNamespace
+
+    from tqdm.std import tqdm
+
+    # Trainer._progress_bar reads only these attributes of the trainer.
+    trainer = SimpleNamespace(progress=True, rank=0, step=2)
+    bar = dl.Trainer._progress_bar(trainer, 5)
+    assert type(bar) is tqdm
+    bar.update(3)
+    bar.close()
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("training: 100%")
+    assert "\r" not in out and "5/5" in out
