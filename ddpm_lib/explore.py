@@ -168,8 +168,13 @@ class _Control:
         else:
             kinds = sorted({type(v).__name__ for v in values})
             raise TypeError(
-                f"control {name!r} mixes value types ({', '.join(kinds)}); "
-                f"use numbers only (a slider) or strings only (a dropdown)"
+                f"control {name!r} needs numbers only (a slider) or strings "
+                f"only (a dropdown); its values are {', '.join(kinds)}"
+                + (
+                    " (for a tensor or an array, pass .tolist())"
+                    if len(kinds) == 1
+                    else ""
+                )
             )
         labels = [_label(v) for v in values]
         if len(set(labels)) != len(labels):
@@ -492,7 +497,16 @@ class Explorer:
     # -- live widgets --
 
     def widget(self):
-        """The live ipywidgets box: controls above an Output widget."""
+        """The live ipywidgets box (controls above an Output widget), drawn.
+
+        For a layout of your own; the explorer itself displays this box.
+        """
+        box, show = self._live()
+        show(self._start)
+        return box
+
+    def _live(self):
+        """The widget box and the function that draws a combination in it."""
         import ipywidgets as widgets
 
         controls = []
@@ -515,18 +529,19 @@ class Explorer:
                 )
             controls.append(w)
         out = widgets.Output()
-        state = {"busy": False, "combo": self._start}
+        busy = []  # non-empty while the controls are set to a frame
 
         def show(combo):
             from IPython.display import clear_output, display
 
-            fig = self._figure(combo)
+            # Inside the Output widget, so that an error in render shows
+            # up under the sliders rather than in the kernel's log.
             with out:
                 clear_output(wait=True)
-                display(fig)
+                display(self._figure(combo))
 
         def on_change(change):
-            if state["busy"]:
+            if busy:
                 return
             target = tuple(
                 c.index(w.value, where="widget")
@@ -536,15 +551,14 @@ class Explorer:
             combo = target
             if not self.grid:
                 combo = self._nearest(target, moved)
-            state["busy"] = True
+            busy.append(True)
             try:  # show the values of the frame that is drawn
                 for c, w, j in zip(
                     self._controls, controls, combo, strict=True
                 ):
                     w.value = c.values[j]
             finally:
-                state["busy"] = False
-            state["combo"] = combo
+                busy.clear()
             show(combo)
 
         for w in controls:
@@ -552,15 +566,7 @@ class Explorer:
         children = []
         if self.title:
             children.append(widgets.HTML(f"<b>{html.escape(self.title)}</b>"))
-        box = widgets.VBox([*children, *controls, out])
-        # For tests and callers: the controls, the output and the state.
-        box.ddpm_controls, box.ddpm_output, box.ddpm_state = (
-            controls,
-            out,
-            state,
-        )
-        box.ddpm_show = show
-        return box
+        return widgets.VBox([*children, *controls, out]), show
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -572,9 +578,9 @@ class Explorer:
             }
             display(bundle, raw=True)
             return
-        box = self.widget()
-        display(box)
-        box.ddpm_show(self._start)
+        box, show = self._live()
+        display(box)  # first the box, then the figure inside it
+        show(self._start)
 
 
 def explore(

@@ -37,19 +37,34 @@ have_fashion_mnist() {
   done
   return 1
 }
+# Installs Debian/Ubuntu packages where we are root or have sudo without a
+# password; returns non-zero where it cannot (the caller says what to run).
+apt_install() {
+  local sudo
+  command -v apt-get >/dev/null || return 1
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; else return 1; fi
+  say "installing: apt-get install -y $*"
+  { $sudo apt-get update -q && $sudo apt-get install -y "$@"; } >/dev/null 2>&1 ||
+    { say "could not run: sudo apt-get install -y $*"; return 1; }
+}
+
 if ! have_fashion_mnist; then
-  install="apt-get install -y dataset-fashion-mnist"
-  if command -v apt-get >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; else sudo="none"; fi
-    if [ "$sudo" != none ]; then
-      say "installing Fashion-MNIST: $install"
-      { $sudo apt-get update -q && $sudo $install; } >/dev/null 2>&1 ||
-        say "could not run: sudo $install"
-    fi
-  fi
+  apt_install dataset-fashion-mnist || true
   if ! have_fashion_mnist; then
     msg="Fashion-MNIST is missing. Run: sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu), or set DDPM_DATA_DIR to a folder holding its four .gz files."
     [ "${CI:-}" = true ] && die "$msg"
     say "$msg Without it, ddpm_lib downloads it through torchvision where the internet is reachable, and the tests that need it are skipped."
+  fi
+fi
+
+# 3. Chromium, for the offline browser check of the built site
+#    (scripts/check_site.py drives the system's browser; it never downloads one).
+have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
+if ! have_chromium; then
+  apt_install chromium || true
+  if ! have_chromium; then
+    msg="Chromium is missing; the browser check of the built site needs it. Run: sudo apt-get install chromium (Debian; on Ubuntu chromium-browser)."
+    [ "${CI:-}" = true ] && die "$msg"
+    say "$msg Without it, scripts/test.sh skips that check."
   fi
 fi

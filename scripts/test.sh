@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, every notebook (nbval), the book build.
+# The whole test suite: unit tests, every notebook (nbval), the book build
+# and a check of the built site in a browser, offline.
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -11,3 +12,10 @@ python -m pytest -n 2 --dist loadscope tests book \
 
 echo "== the book, warnings as errors"
 bash scripts/book.sh --quiet
+
+echo "== the built site in Chromium, offline (math, explorers, no JS errors)"
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+  python scripts/check_site.py _build/html --screenshots _build/screenshots
+else
+  say "skipped: no Chromium (scripts/setup.sh says how to install it)"
+fi

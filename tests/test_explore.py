@@ -13,6 +13,7 @@ import sys
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -23,6 +24,12 @@ from ddpm_lib.explore import Explorer, explore, progress  # noqa: E402
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The module itself: ``ddpm_lib.explore`` is the function once exported.
 explore_module = importlib.import_module("ddpm_lib.explore")
+
+
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    """Each test starts with no pyplot figure, so leaks are its own."""
+    plt.close("all")
 
 
 @pytest.fixture
@@ -297,9 +304,10 @@ def test_dpi_sets_the_frame_size(static):
         ({"t": []}, {}, ValueError, "'t' has no values"),
         ({"t": [1]}, {}, ValueError, "single value"),
         ({"t": "abc"}, {}, TypeError, "sequence of values"),
-        ({"t": [1, "a"]}, {}, TypeError, "mixes value types"),
-        ({"t": [1, None]}, {}, TypeError, "mixes value types"),
-        ({"t": [True, False]}, {}, TypeError, "mixes value types"),
+        ({"t": [1, "a"]}, {}, TypeError, "its values are int, str$"),
+        ({"t": [1, None]}, {}, TypeError, "numbers only.*strings only"),
+        ({"t": [True, False]}, {}, TypeError, "values are bool"),
+        ({"t": torch.arange(3)}, {}, TypeError, r"Tensor.*\.tolist\(\)"),
         ({"t": [1, 2, 1]}, {}, ValueError, "repeated values"),
         ({"not a name": [1, 2]}, {}, ValueError, "identifier"),
         ({"t": [1, 2]}, {"initial": {"s": 1}}, ValueError, r"unknown.*'s'"),
@@ -355,6 +363,19 @@ def test_render_must_return_a_figure_and_is_closed(static):
         explore(42, {"t": [1, 2]})
 
 
+def test_numpy_numbers_are_numbers(static):
+    import numpy as np
+
+    render = Recorder()
+    ex = explore(render, {"beta": np.linspace(0.01, 0.02, 3), "T": [10, 20]})
+    assert parse(ex._repr_html_())["data"]["labels"] == [
+        ["0.01", "0.015", "0.02"],
+        ["10", "20"],
+    ]
+    assert ex.frame(beta=0.015, T=20) is not None
+    assert render.calls[-1] == {"beta": 0.015, "T": 20}
+
+
 def test_frame_returns_the_figure_render_drew():
     render = Recorder()
     ex = explore(render, {"t": [1, 2], "s": ["a", "b"]}, initial={"s": "b"})
@@ -396,13 +417,26 @@ def test_live_mode_builds_core_widgets_and_rerenders(live):
     assert slider.options == (("1", 1), ("10", 10), ("100", 100))
     assert slider.value == 10 and slider.continuous_update is False
     assert dropdown.options == ("a", "b") and dropdown.value == "a"
-    assert render.calls == []  # nothing drawn before it is displayed
+    assert render.calls == [{"t": 10, "kind": "a"}]  # the initial frame
     slider.value = 100  # what the front end does: the observer re-renders
-    assert render.calls == [{"t": 100, "kind": "a"}]
+    assert render.calls[1:] == [{"t": 100, "kind": "a"}]
     dropdown.value = "b"
-    assert render.calls[-1] == {"t": 100, "kind": "b"}
-    assert box.ddpm_state["combo"] == (2, 1)
+    assert render.calls[2:] == [{"t": 100, "kind": "b"}]
     assert plt.get_fignums() == []
+
+
+def test_live_mode_displays_the_box_then_draws_into_it(live, monkeypatch):
+    import ipywidgets as widgets
+
+    shown = []
+    monkeypatch.setattr(
+        "IPython.display.display", lambda obj, **kw: shown.append(obj)
+    )
+    render = Recorder()
+    explore(render, {"t": [1, 2]})._ipython_display_()
+    assert isinstance(shown[0], widgets.VBox)  # the box comes first
+    assert render.calls == [{"t": 1}]
+    assert isinstance(shown[1], matplotlib.figure.Figure)  # into Output
 
 
 def test_live_mode_snaps_to_the_nearest_frame(live):
@@ -410,12 +444,13 @@ def test_live_mode_snaps_to_the_nearest_frame(live):
     frames = [{"T": 100, "t": 1}, {"T": 1000, "t": 1}, {"T": 1000, "t": 500}]
     ex = explore(render, {"T": [100, 1000], "t": [1, 500]}, frames=frames)
     T_slider, t_slider, _ = ex.widget().children  # no title
+    assert render.calls == [{"T": 100, "t": 1}]
     t_slider.value = 500  # (100, 500) is no frame: T follows to 1000
-    assert render.calls == [{"T": 1000, "t": 500}]
+    assert render.calls[1:] == [{"T": 1000, "t": 500}]
     assert T_slider.value == 1000 and t_slider.value == 500
     T_slider.value = 100  # (100, 500) again: t follows to 1
-    assert render.calls[-1] == {"T": 100, "t": 1} and t_slider.value == 1
-    assert len(render.calls) == 2  # the snapping itself drew nothing
+    assert render.calls[2:] == [{"T": 100, "t": 1}] and t_slider.value == 1
+    assert len(render.calls) == 3  # the snapping itself drew nothing
 
 
 def test_progress_prints_plain_lines_in_the_book_build(static, capsys):
@@ -556,3 +591,21 @@ def test_javascript_follows_the_python_rule_in_a_browser(static):
         assert roots.nth(0).locator("img").get_attribute("src") == first_src
         browser.close()
     assert errors == []
+
+
+def test_the_trainer_progress_bar_is_plain_text_in_the_book_build(
+    static, capsys
+):
+    from types import SimpleNamespace
+
+    from tqdm.std import tqdm
+
+    # Trainer._progress_bar reads only these attributes of the trainer.
+    trainer = SimpleNamespace(progress=True, rank=0, step=2)
+    bar = dl.Trainer._progress_bar(trainer, 5)
+    assert type(bar) is tqdm
+    bar.update(3)
+    bar.close()
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("training: 100%")
+    assert "\r" not in out and "5/5" in out
