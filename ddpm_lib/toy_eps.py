@@ -10,10 +10,7 @@ below and the predictor's own excess,
 
 because the cross term has mean zero (ε* is the conditional mean of ε
 given x_t). :func:`eps_errors` estimates the three terms by Monte Carlo.
-
-The module also holds the small network the book trains on such data:
-:class:`EpsMLP`, a time-conditioned MLP ε_θ(x_t, t), and :func:`train_toy`,
-Algorithm 1 of Ho et al. (2020) with L_simple on a set of points.
+The book trains its toy networks with :func:`ddpm_lib.toy_train.train_toy`.
 """
 
 from __future__ import annotations
@@ -22,136 +19,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ddpm_lib.embedding import timestep_embedding
 from ddpm_lib.forward import q_sample
-from ddpm_lib.losses import loss_simple
 from ddpm_lib.schedules import Schedule, timesteps
 from ddpm_lib.toy import GaussianMixture
 
-__all__ = ["EpsErrors", "EpsMLP", "ToyRun", "eps_errors", "train_toy"]
-
-
-class EpsMLP(nn.Module):
-    """ε_θ(x_t, t) for points in D dimensions: an MLP that is told t.
-
-    The step t enters through its sinusoidal embedding, which a linear map
-    per layer turns into a shift of that layer's features — the way the
-    DDPM UNet adds its time embedding inside every residual block.
-
-    Args:
-        dim: Data dimension D.
-        hidden: Width of each hidden layer.
-        depth: Number of hidden layers.
-        time_dim: Width of the sinusoidal embedding of t.
-    """
-
-    def __init__(
-        self,
-        dim: int = 2,
-        *,
-        hidden: int = 128,
-        depth: int = 3,
-        time_dim: int = 32,
-    ) -> None:
-        super().__init__()
-        if dim < 1 or hidden < 1 or depth < 1:
-            raise ValueError("dim, hidden and depth must be positive")
-        self.dim, self.time_dim = dim, time_dim
-        sizes = [dim] + [hidden] * depth
-        self.hidden = nn.ModuleList(
-            nn.Linear(n_in, n_out)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-        )
-        self.time_shift = nn.ModuleList(
-            nn.Linear(time_dim, hidden) for _ in range(depth)
-        )
-        self.head = nn.Linear(hidden, dim)
-
-    def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
-        """x_t (B, D) and t (B,) int64 → ε_θ(x_t, t), shape (B, D)."""
-        if x_t.ndim != 2 or x_t.shape[1] != self.dim:
-            raise ValueError(
-                f"expected x_t of shape (B, {self.dim}); got "
-                f"{tuple(x_t.shape)}"
-            )
-        emb = timestep_embedding(t, self.time_dim).to(x_t)  # (B, time_dim)
-        h = x_t
-        for layer, shift in zip(self.hidden, self.time_shift, strict=True):
-            h = nn.functional.silu(layer(h) + shift(emb))  # (B, hidden)
-        return self.head(h)  # (B, D)
-
-
-class ToyRun(NamedTuple):
-    """What :func:`train_toy` returns.
-
-    Attributes:
-        model: The trained ε_θ, in eval mode.
-        losses: The L_simple of every training batch, shape (steps,).
-    """
-
-    model: EpsMLP
-    losses: Tensor
-
-
-def train_toy(
-    data: Tensor,
-    sched: Schedule,
-    *,
-    steps: int = 3000,
-    batch_size: int = 256,
-    lr: float = 2e-3,
-    hidden: int = 128,
-    depth: int = 3,
-    seed: int = 0,
-) -> ToyRun:
-    """Train an :class:`EpsMLP` on points with Algorithm 1 (L_simple).
-
-    Adam, with the learning rate decaying from ``lr`` to 0 along a half
-    cosine so that the last steps average out the batch noise. Everything
-    random — the initial weights, the batches, t and ε — follows ``seed``;
-    the global random state is not touched.
-
-    Args:
-        data: Training points x_0, shape (N, D), floating point, on the
-            device to train on.
-        sched: The noise schedule.
-        steps: Gradient steps.
-        batch_size: Points per step, drawn with replacement.
-        lr: Initial learning rate.
-        hidden: Width of the MLP.
-        depth: Hidden layers of the MLP.
-        seed: The seed of everything random.
-    """
-    if data.ndim != 2 or not data.is_floating_point() or len(data) == 0:
-        raise ValueError(
-            "data must be a floating-point tensor of points (N, D); got "
-            f"{tuple(data.shape)} {data.dtype}"
-        )
-    if steps < 1 or batch_size < 1:
-        raise ValueError("steps and batch_size must be positive")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the initial weights only
-        model = EpsMLP(data.shape[1], hidden=hidden, depth=depth)
-    model = model.to(device=data.device, dtype=data.dtype).train()
-    generator = torch.Generator(data.device).manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    losses = torch.empty(steps)
-    for step in range(steps):
-        # Algorithm 1, line 2: x_0 ~ q(x_0), a batch of the data.
-        pick = torch.randint(
-            len(data), (batch_size,), generator=generator, device=data.device
-        )
-        # Lines 3-5: loss_simple draws t and ε; then the gradient step.
-        loss = loss_simple(sched, model, data[pick], generator=generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses[step] = loss.detach()
-    return ToyRun(model=model.eval(), losses=losses)
+__all__ = ["EpsErrors", "eps_errors"]
 
 
 class EpsErrors(NamedTuple):
