@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--max-steps",
         type=int,
-        default=dl.by_mode(1000, 4),
+        default=dl.by_mode(1000, 10),
         help="skip rows with more sampler steps (smoke runs)",
     )
     p.add_argument("--seed", type=int, default=0)

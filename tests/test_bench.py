@@ -47,8 +47,9 @@ def test_comparison_benchmark_passes_its_gate_and_prints_every_row(tmp_path):
     ]  # fmt: skip
     samplers = [line.split("  ")[0] for line in lines[split + 2 :]]
     assert samplers == [
-        "ddpm_lib generate", "diffusers DDIMPipeline",
-        "diffusers hand loop", "lucidrains sample",
+        "ddpm_lib generate", "ddpm_lib generate fast",
+        "diffusers DDIMPipeline", "diffusers DDIM bf16",
+        "diffusers DDPMPipeline", "diffusers hand loop", "lucidrains sample",
     ]  # fmt: skip
     # FLOP matching within ±5%, as the header line reports it.
     header = out.stdout.splitlines()[1]
@@ -57,3 +58,29 @@ def test_comparison_benchmark_passes_its_gate_and_prints_every_row(tmp_path):
     figures = json.loads(result.read_text())
     assert set(figures["training_images_per_s"]) == set(rows)
     assert figures["provenance"]["command"].startswith("python bench/compare")
+
+
+def test_quality_sweep_scores_rows_with_provenance(tmp_path):
+    import ddpm_lib as dl
+    from ddpm_lib.evaluate import sha256
+
+    result = tmp_path / "quality.json"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "quality.py"),
+            "--checkpoint", str(dl.pretrained_path()), "--device", "cpu",
+            "--json", str(result),
+        ],
+        capture_output=True, text=True,
+        env={**os.environ, "DDPM_FAST": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(result.read_text())
+    (row,) = report["rows"]  # fast mode: only DDIM-10 fits --max-steps
+    assert (row["sampler"], row["steps"], row["conditional"]) == (
+        "ddim", 10, True,
+    )  # fmt: skip
+    assert 0 <= row["agreement"] <= 1 and row["fcd"] > 0
+    assert report["provenance"]["checkpoint_sha256"] == (
+        sha256(dl.pretrained_path())
+    )
