@@ -11,16 +11,26 @@ data, t ~ Uniform{1, …, T} and ε ~ N(0, I), and take a gradient step on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from ddpm_lib.embedding import timestep_embedding
-from ddpm_lib.losses import loss_simple
+from ddpm_lib.forward import q_sample
+from ddpm_lib.losses import loss_simple, sample_timesteps
 from ddpm_lib.schedules import Schedule
 from ddpm_lib.toy import GaussianMixture
 
-__all__ = ["ToyEpsMLP", "ToyTraining", "component_posterior", "train_toy"]
+__all__ = [
+    "SampleSummary",
+    "ToyEpsMLP",
+    "ToyTraining",
+    "component_posterior",
+    "optimal_loss",
+    "sample_summary",
+    "train_toy",
+]
 
 
 class ToyEpsMLP(nn.Module):
@@ -178,3 +188,60 @@ def component_posterior(mixture: GaussianMixture, x: Tensor) -> Tensor:
         dim=1,
     )  # (B, K): log w_k N(x; μ_k, s_k² I)
     return torch.softmax(log_joint, dim=1)
+
+
+def optimal_loss(
+    mixture: GaussianMixture,
+    sched: Schedule,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> float:
+    """L_simple of the exact ε*(x_t, t): the floor no network can beat.
+
+    A Monte Carlo estimate over n draws of x_0 ~ ``mixture``,
+    t ~ Uniform{1, …, T} and ε ~ N(0, I), in float64, with the closed-form
+    ε* = E[ε | x_t] of :meth:`GaussianMixture.optimal_eps`. Because ε* is
+    that conditional mean, any predictor's L_simple is this floor plus its
+    mean squared distance from ε*.
+    """
+    x0 = mixture.sample(n, generator=generator).double()  # (n, D)
+    t = sample_timesteps(sched, n, generator=generator)  # (n,)
+    eps = torch.randn(x0.shape, generator=generator, dtype=torch.float64)
+    x_t = q_sample(sched, x0, t, eps)
+    best = torch.empty_like(x_t)
+    for step in t.unique().tolist():  # ε* one step t at a time
+        at = t == step
+        best[at] = mixture.optimal_eps(sched, x_t[at], step)
+    return (eps - best).square().mean().item()
+
+
+class SampleSummary(NamedTuple):
+    """How a set of 2-D samples compares with a Gaussian mixture.
+
+    Attributes:
+        shares: Fraction of the samples nearest to each component mean,
+            shape (K,); the truth is the weights.
+        spread: Root-mean-square distance to the nearest mean, per
+            coordinate; the truth is the component standard deviation
+            (when the components are far apart).
+        log_density: Mean log-density of the samples under the mixture
+            (nats); the truth is minus the mixture's entropy.
+    """
+
+    shares: Tensor
+    spread: float
+    log_density: float
+
+
+def sample_summary(samples: Tensor, mixture: GaussianMixture) -> SampleSummary:
+    """Shares, spread and mean log-density of ``samples`` (B, D)."""
+    x = samples.double()
+    nearest = torch.cdist(x, mixture.means).argmin(dim=1)  # (B,)
+    counts = torch.bincount(nearest, minlength=len(mixture.means))
+    spread = (x - mixture.means[nearest]).square().mean().sqrt()
+    return SampleSummary(
+        shares=counts.double() / len(x),
+        spread=spread.item(),
+        log_density=mixture.log_prob(x).mean().item(),
+    )

@@ -20,6 +20,8 @@ import ddpm_lib as dl
 from ddpm_lib.toy_train import (
     ToyEpsMLP,
     component_posterior,
+    optimal_loss,
+    sample_summary,
     train_toy,
 )
 
@@ -172,3 +174,40 @@ def test_component_posterior_is_bayes_rule(sched):
     )
     near = component_posterior(mixture.noised(sched, 1), mixture.means)
     assert (near.argmax(1) == torch.arange(3)).all()
+
+
+def test_optimal_loss_of_one_gaussian_is_its_conditional_variance():
+    # x_0 ~ N(μ, s² I): ε given x_t is Gaussian with variance
+    # ᾱ_t s² / (ᾱ_t s² + 1 − ᾱ_t) per coordinate, so the floor of L_simple
+    # is that variance averaged over t = 1..T.
+    sched = dl.linear_schedule(200)
+    s = 0.5
+    one = dl.GaussianMixture(
+        means=torch.tensor([[1.0, -0.5]], dtype=torch.float64),
+        stds=torch.tensor([s], dtype=torch.float64),
+        weights=torch.ones(1, dtype=torch.float64),
+    )
+    ab = sched.alpha_bar[1:]
+    floor = (ab * s**2 / (ab * s**2 + 1 - ab)).mean().item()
+    g = torch.Generator().manual_seed(0)
+    estimate = optimal_loss(one, sched, 200_000, generator=g)
+    # Monte Carlo error: the squared errors have std ≈ 1.4 · floor.
+    assert estimate == pytest.approx(floor, rel=0.01)
+
+
+def test_sample_summary_of_true_samples_is_the_truth():
+    mixture = dl.eight_gaussians()
+    g = torch.Generator().manual_seed(0)
+    x = mixture.sample(40_000, generator=g)
+    summary = sample_summary(x, mixture)
+    torch.testing.assert_close(
+        summary.shares, mixture.weights, atol=0.01, rtol=0
+    )
+    assert summary.spread == pytest.approx(0.1, rel=0.01)
+    # Mean log-density of true samples = −entropy; for well-separated
+    # components that is log w + the entropy of one 2-D Gaussian.
+    entropy = -math.log(1 / 8) + math.log(2 * math.pi * math.e * 0.1**2)
+    assert summary.log_density == pytest.approx(-entropy, abs=0.02)
+    # Samples piled on one centre: one share of 1, no spread.
+    piled = sample_summary(mixture.means[:1].expand(10, 2), mixture)
+    assert piled.shares[0] == 1 and piled.spread == 0
