@@ -79,8 +79,8 @@ TABLE: tuple[Row, ...] = (
         "sched.beta[t]", "betas[k]", "scheduler.betas[k]", V),
     Row(r"\alpha_t", "$1 - \\beta_t$",
         "sched.alpha[t]", "alphas[k]", "scheduler.alphas[k]", V),
-    Row(r"\bar\alpha_t", "$\\prod_{s \\le t} \\alpha_s$: how much of "
-        "$x_0$ is left at step t (Eq. 4)",
+    Row(r"\bar\alpha_t", "$\\prod_{s \\le t} \\alpha_s$; $x_t$ keeps "
+        "$\\sqrt{\\bar\\alpha_t}\\, x_0$ (Eq. 4)",
         "sched.alpha_bar[t]", "alphas_cumprod[k]",
         "scheduler.alphas_cumprod[k]", V),
     Row(r"\bar\alpha_{t-1}", "the same one step earlier; "
@@ -218,20 +218,27 @@ def seed_schedule(
 
 
 def markdown_table(rows: tuple[Row, ...] = TABLE) -> str:
-    """The table as Markdown, for ``IPython.display.Markdown``."""
+    """The table as Markdown, for ``IPython.display.Markdown``.
+
+    Four columns: the symbol with its meaning, then the code of ddpm_lib,
+    of the seed and of diffusers ("—" where that code has no name for it).
+    """
 
     def code(cell: str) -> str:
         return f"`{cell}`" if cell else "—"
 
     lines = [
-        "| paper | meaning | ddpm_lib | seed / Annotated Diffusion "
-        "| diffusers |",
-        "|---|---|---|---|---|",
+        "| paper | ddpm_lib | seed / Annotated Diffusion | diffusers |",
+        "|---|---|---|---|",
     ]
     for row in rows:
-        symbol = f"${row.symbol}$" if row.symbol else ""
-        cells = [symbol, row.meaning, code(row.ddpm_lib)]
-        cells += [code(row.seed), code(row.diffusers)]
+        paper = f"${row.symbol}$: {row.meaning}" if row.symbol else row.meaning
+        cells = [
+            paper,
+            code(row.ddpm_lib),
+            code(row.seed),
+            code(row.diffusers),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

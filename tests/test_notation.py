@@ -160,7 +160,7 @@ def test_check_catches_wrong_names(sched, cell, message):
 def test_markdown_table_has_a_line_per_row():
     lines = notation.markdown_table().splitlines()
     assert len(lines) == 2 + len(TABLE)
-    assert all(line.count(" | ") == 4 for line in lines[2:])
+    assert all(line.count(" | ") == 3 for line in lines[2:])
     assert "`alphas_cumprod_prev[k]`" in lines[5]
 
 
