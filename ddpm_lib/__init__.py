@@ -33,6 +33,7 @@ from ddpm_lib.data import (
 )
 from ddpm_lib.ema import EMA
 from ddpm_lib.embedding import timestep_embedding
+from ddpm_lib.explore import explore, progress
 from ddpm_lib.forward import (
     Prediction,
     eps_from_prediction,
@@ -108,6 +109,7 @@ __all__ = [
     "eps_from_v",
     "eps_from_x0",
     "eps_model",
+    "explore",
     "fast_mode",
     "final_sample",
     "GaussianMixture",
@@ -128,6 +130,7 @@ __all__ = [
     "Prediction",
     "PRESETS",
     "prior_bpd",
+    "progress",
     "q_chain",
     "q_posterior",
     "q_sample",

@@ -152,7 +152,7 @@ class Trainer:
             class-conditional network), already on the training device.
         out_dir: Where checkpoints, sample grids and the loss history go
             (None: keep nothing on disk).
-        progress: Show a progress bar (tqdm).
+        progress: Show a progress bar (tqdm; plain text in the book build).
         on_log: Called with each loss-history record (e.g. ``print``).
     """
 
@@ -369,9 +369,9 @@ class Trainer:
     def _progress_bar(self, target: int):
         if not self.progress or self.rank != 0 or self.step >= target:
             return None
-        from tqdm.auto import tqdm
+        from ddpm_lib.explore import progress
 
-        return tqdm(
+        return progress(
             total=target, initial=self.step, desc="training", unit="step"
         )
 
