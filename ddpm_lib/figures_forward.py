@@ -35,6 +35,7 @@ __all__ = [
     "noising_figure",
     "sample_photo",
     "schedule_figure",
+    "schedule_frames",
     "schedules_figure",
     "variance_figure",
 ]
@@ -89,7 +90,13 @@ def log_snr(sched: Schedule) -> Tensor:
 def _image(ax, x: Tensor, title: str) -> None:
     """Show one image (1, C, H, W) in [-1, 1] (values outside are clipped)."""
     grid = image_grid(x.detach().cpu().float().clamp(-1, 1))
-    ax.imshow(grid.squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(
+        grid.squeeze(-1).numpy(),
+        cmap="gray",
+        vmin=0,
+        vmax=255,
+        interpolation="nearest",
+    )
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
@@ -159,7 +166,7 @@ def schedule_figure(
     sched = named_schedule(schedule, T, beta_1=beta_1, beta_T=beta_T)
     t = round(t_over_T * T)
     fig, axes = plt.subplots(
-        1, 4, figsize=(13, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 0.8]}
+        1, 4, figsize=(12.5, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 0.8]}
     )
     _curves(
         axes[:3],
@@ -192,8 +199,33 @@ def schedule_figure(
         )
         + rf": $\bar\alpha_T$ = {sched.alpha_bar[-1].item():.2e}"
     )
-    fig.tight_layout()
+    # Fixed margins: tight_layout would measure every label once per frame.
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.16, top=0.8)
+    fig.subplots_adjust(wspace=0.32)
     return fig
+
+
+def schedule_frames(t_over_T: list[float]) -> list[dict]:
+    """The combinations the schedule explorer renders, for each t/T.
+
+    Every schedule at T = 1000 with DDPM's β range; the linear schedule at
+    T = 100 and 4000, with the β range as it is and rescaled by 1000/T;
+    and the linear schedule with β_T = 0.01. Rendering every combination
+    instead would multiply the page's weight by three for nothing new.
+    """
+    default, rescaled, small = BETA_RANGES
+    combos = [(name, 1000, default) for name in SCHEDULES]
+    combos += [
+        ("linear", T, beta_range)
+        for T in (100, 4000)
+        for beta_range in (default, rescaled)
+    ]
+    combos.append(("linear", 1000, small))
+    return [
+        {"schedule": name, "T": T, "beta_range": r, "t_over_T": frac}
+        for name, T, r in combos
+        for frac in t_over_T
+    ]
 
 
 def sample_photo(size: int = 96) -> Tensor:
@@ -260,7 +292,7 @@ def noising_figure(
         )
     hist.set(
         xlim=(-4, 4),
-        ylim=(0, 1.5),
+        ylim=(0, 2),
         xlabel=r"pixel value of $x_t$",
         ylabel="density",
         title=r"histogram of $x_t$",
@@ -271,7 +303,8 @@ def noising_figure(
         rf"t = {t}: $x_t$ = {math.sqrt(alpha_bar_t):.3f} $x_0$ + "
         rf"{math.sqrt(1 - alpha_bar_t):.3f} $\varepsilon$"
     )
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.16, top=0.8)
+    fig.subplots_adjust(wspace=0.25)
     return fig
 
 

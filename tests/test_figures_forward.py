@@ -133,3 +133,37 @@ def test_variance_figure_plots_the_chain_moments(sched):
     np.testing.assert_allclose(
         mean_ax.get_lines()[0].get_ydata(), sched.alpha_bar.sqrt()
     )
+
+
+def test_schedule_frames_are_valid_explorer_frames(image):
+    from ddpm_lib.explore import explore
+
+    x0, eps = image
+    t_values = [0, 0.5, 1.0]
+    frames = ff.schedule_frames(t_values)
+    assert len(frames) == (4 + 4 + 1) * 3
+    controls = {
+        "schedule": list(ff.SCHEDULES),
+        "T": [100, 1000, 4000],
+        "beta_range": list(ff.BETA_RANGES),
+        "t_over_T": t_values,
+    }
+    explorer = explore(
+        lambda **v: ff.schedule_figure(**v, x0=x0, eps=eps),
+        controls,
+        frames=frames,
+    )
+    assert len(explorer.combos) == len(frames)
+    # the T lesson: at T = 100 both the fixed and the rescaled range exist
+    moved = explorer.nearest(
+        {
+            "schedule": "linear",
+            "T": 100,
+            "beta_range": "1e-4 → 0.02, × 1000/T",
+            "t_over_T": 0.5,
+        },
+        "beta_range",
+    )
+    assert moved["T"] == 100 and moved["beta_range"].endswith("1000/T")
+    fig = explorer.frame(schedule="cosine", T=1000, t_over_T=1.0)
+    assert "cosine" in fig._suptitle.get_text()
