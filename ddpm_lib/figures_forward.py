@@ -166,7 +166,7 @@ def schedule_figure(
     sched = named_schedule(schedule, T, beta_1=beta_1, beta_T=beta_T)
     t = round(t_over_T * T)
     fig, axes = plt.subplots(
-        1, 4, figsize=(12.5, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 0.8]}
+        1, 4, figsize=(10, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 0.8]}
     )
     _curves(
         axes[:3],
@@ -177,7 +177,7 @@ def schedule_figure(
     )
     _curves(axes[:3], sched, f"{schedule}, T = {T}", color="C0")
     _label_curves(axes[:3])
-    axes[1].legend(fontsize=7, loc="upper right")
+    axes[1].legend(fontsize=7, loc="lower left")
     for ax in axes[:3]:
         ax.axvline(t / T, color="C3", linewidth=1)
     alpha_bar_t = sched.alpha_bar[t].item()
@@ -200,8 +200,8 @@ def schedule_figure(
         + rf": $\bar\alpha_T$ = {sched.alpha_bar[-1].item():.2e}"
     )
     # Fixed margins: tight_layout would measure every label once per frame.
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.16, top=0.8)
-    fig.subplots_adjust(wspace=0.32)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.78)
+    fig.subplots_adjust(wspace=0.4)
     return fig
 
 
@@ -265,7 +265,7 @@ def noising_figure(
     """
     n = len(images)
     fig, axes = plt.subplots(
-        1, n + 1, figsize=(3.0 * (n + 1), 3.2), squeeze=False
+        1, n + 1, figsize=(3.3 * (n + 1), 3.4), squeeze=False
     )
     axes = axes[0]
     noised = {}
