@@ -10,12 +10,14 @@ build has started twice into each page (sphinx-togglebutton's
 ``var togglebuttonSelector`` is repeated too, harmlessly). Thebe's
 declares ``const THEBE_JS_URL``, so its second copy throws "Identifier
 'THEBE_JS_URL' has already been declared" in the browser. This extension
-disconnects sphinx-thebe's page hooks, so neither copy, nor its script
-file, nor its Binder configuration reaches the pages.
+disconnects sphinx-thebe's page hooks, so neither copy, nor its script,
+nor its Binder configuration reaches the pages. Its static files are still
+copied: sphinx-thebe links its stylesheet from every page in its setup(),
+and a missing file is an error in the offline browser check.
 """
 
 # sphinx-thebe's event handlers that put something into the pages.
-HOOKS = {"init_thebe_core", "update_thebe_context", "st_static_path"}
+HOOKS = {"init_thebe_core", "update_thebe_context"}
 
 
 def setup(app):
