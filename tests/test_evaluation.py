@@ -1,6 +1,7 @@
 """The evaluation classifier, the metrics and the results' provenance."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,28 @@ def test_fcd_matches_the_formula_on_features(classifier, test_images):
     expected = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root)
     got = metrics.fcd(a, b, classifier=classifier)
     assert got == pytest.approx(expected, rel=1e-3)
+
+
+def test_fcd_agrees_with_torchmetrics(classifier, test_images):
+    fid = pytest.importorskip("torchmetrics.image.fid")
+    a, b = test_images[:400], test_images[400:800].flip(-1)
+    metric = fid.FrechetInceptionDistance(
+        feature=metrics._Features(classifier), normalize=True
+    )
+    metrics._feed(metric, a, real=True, batch_size=1000)
+    metrics._feed(metric, b, real=False, batch_size=1000)
+    expected = float(metric.compute())
+    got = metrics.fcd(a, b, classifier=classifier)
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_fcd_needs_no_torchmetrics(classifier, test_images, monkeypatch):
+    # Colab lacks torchmetrics, and the results page computes an FCD live.
+    loaded = [m for m in sys.modules if m.split(".")[0] == "torchmetrics"]
+    for name in ["torchmetrics", *loaded]:  # importing any of it fails
+        monkeypatch.setitem(sys.modules, name, None)
+    a, b = test_images[:300], test_images[300:600]
+    assert metrics.fcd(a, b, classifier=classifier) > 0
 
 
 def test_class_histogram_and_nearest_neighbours(classifier, test_images):
