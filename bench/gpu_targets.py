@@ -300,24 +300,14 @@ def fashion_sampling(device, results: dict, args) -> None:
         pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
         ddim(batch_size=b, num_inference_steps=2, output_type="np")  # warm-up
-        d_step = (
-            timed(
-                lambda: ddim(
-                    batch_size=b, num_inference_steps=probe, output_type="np"
-                ),
-                device,
-            )
-            / probe
-        )
-        p_step = (
-            timed(
-                lambda: ddpm(
-                    batch_size=b, num_inference_steps=probe, output_type="np"
-                ),
-                device,
-            )
-            / probe
-        )
+
+        def per_step(pipe) -> float:
+            def draw():
+                pipe(batch_size=b, num_inference_steps=probe, output_type="np")
+
+            return timed(draw, device) / probe
+
+        d_step, p_step = per_step(ddim), per_step(ddpm)
     batches = -(-n // b)
     rows["diffusers pipelines (same net, bf16 autocast)"] = {
         "ddim50_seconds": d_step * 50 * batches,

@@ -40,11 +40,12 @@ import io
 import itertools
 import json
 import numbers
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from ddpm_lib.runtime import env_flag
 
 __all__ = [
     "BOOK_ENV",
@@ -62,12 +63,7 @@ FRAME_BUDGET_BYTES = 4_000_000
 
 def book_build() -> bool:
     """True while the book is built (``DDPM_BOOK_BUILD`` is 1 or true)."""
-    value = os.environ.get(BOOK_ENV, "").strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise ValueError(f"{BOOK_ENV} must be 1 or 0; got {value!r}")
+    return env_flag(BOOK_ENV)
 
 
 def _have_ipywidgets() -> bool:

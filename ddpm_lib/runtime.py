@@ -26,18 +26,27 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def env_flag(name: str) -> bool:
+    """An on/off switch read from the environment variable ``name``.
+
+    Unset, empty, 0, false or no mean off; 1, true or yes mean on; anything
+    else is an error that names the variable.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0; got {value!r}")
+
+
 def fast_mode() -> bool:
     """True when ``DDPM_FAST`` is set to 1 (or true/yes): use small sizes.
 
     Fast mode runs the same code paths on less data and fewer steps, so a
     whole test run fits on a laptop CPU.
     """
-    value = os.environ.get(FAST_ENV, "").strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise ValueError(f"{FAST_ENV} must be 1 or 0; got {value!r}")
+    return env_flag(FAST_ENV)
 
 
 def by_mode(full: _T, fast: _T) -> _T:
