@@ -2,8 +2,9 @@
 
 Every figure on the card comes from a file in the repository: the weights
 (config, steps, loss history), results/runs/pretrained_train.json (the training
-run: command, card, minutes) and results/pretrained_eval.json (the
-10,000-sample evaluation with its provenance). Nothing is typed by hand.
+run: command, card, minutes), results/pretrained_eval.json (the
+10,000-sample evaluation with its provenance) and results/bench/cpu_sample.json
+(its cost on a CPU). Nothing is typed by hand.
 
     python scripts/model_card.py             # rewrite the card
     python scripts/model_card.py --figure    # also redraw the class grid
@@ -51,6 +52,11 @@ def render() -> str:
         (ROOT / "results" / "runs" / "pretrained_train.json").read_text()
     )
     ev = json.loads((ROOT / "results" / "pretrained_eval.json").read_text())
+    cpu = json.loads(
+        (ROOT / "results" / "bench" / "cpu_sample.json").read_text()
+    )
+    cpu_rows = {row["guidance"]: row["median"] for row in cpu["rows"]}
+    cpu_hw = cpu["provenance"]["hardware"]
     model, floor, ceil = ev["model"], ev["floor"], ev["ceiling"]
     cfg = state["config"]
     params = sum(v.numel() for v in state["ema"]["module"].values())
@@ -130,6 +136,17 @@ Eight samples per class (DDIM-50, seed 0; rows are the classes in the order
 above), drawn on a CPU from this file:
 
 ![Eight samples per Fashion-MNIST class](../../results/figures/pretrained_classes.png)
+
+## What it costs on a CPU
+
+`{cpu["provenance"]["command"]}`: {cpu["n"]} class-conditional
+DDIM-{cpu["steps"]} samples take **{cpu_rows[0.0]:.1f} s** on
+{cpu["threads"]} torch threads ({cpu_hw["processor"] or cpu_hw["machine"]},
+{cpu_hw["cpu_count"]} cores, torch {cpu["provenance"]["torch"]}, median of
+{len(cpu["rows"][0]["seconds"])} runs, load average {cpu["load_average"][0]:.2f}
+before the run) and {cpu_rows[2.0]:.1f} s with classifier-free guidance
+(w = 2: two network evaluations per step). On cores shared with other busy
+jobs the same call can take several times longer.
 
 ## Limits
 

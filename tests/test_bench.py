@@ -84,3 +84,26 @@ def test_quality_sweep_scores_rows_with_provenance(tmp_path):
     assert report["provenance"]["checkpoint_sha256"] == (
         sha256(dl.pretrained_path())
     )
+
+
+def test_cpu_sampling_benchmark_times_each_guidance_weight(tmp_path):
+    result = tmp_path / "cpu.json"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "cpu_sample.py"),
+            "--threads", "1", "--json", str(result),
+        ],
+        capture_output=True, text=True,
+        env={**os.environ, "DDPM_FAST": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(result.read_text())
+    assert (report["n"], report["steps"], report["threads"]) == (4, 2, 1)
+    assert [row["guidance"] for row in report["rows"]] == [0.0, 2.0]
+    assert all(row["median"] > 0 for row in report["rows"])
+    assert report["provenance"]["checkpoint_sha256"]
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "cpu_sample.py"), "--n", "0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "at least 1" in bad.stderr
