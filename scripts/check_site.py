@@ -14,7 +14,10 @@ blocked, as on a classroom machine without internet. A page fails when:
   the alternative text must name those values, the picture must decode,
   and the image must change (on every move when all combinations were
   rendered, at least once per control otherwise);
-* the page is heavier than ``--max-page-mb``.
+* the page is heavier than ``--max-page-mb``;
+* on a phone-sized screen (390 px wide) the page scrolls sideways, or the
+  notation page's translation table (which turns into one card per row
+  there) does not fit the screen.
 
 Prints one line per page, saves a screenshot of each page and of each
 explorer after its controls moved (``--screenshots DIR``), and exits with
@@ -111,6 +114,18 @@ FRAME_JS = """
   if (k === data.current) { return first; }
   return "data:image/png;base64," + data.images[k];
 }
+"""
+
+
+# At phone width: how far the page, and each table that must turn into
+# cards there (book CSS, cell tag "notation-table"), overflow sideways.
+PHONE = {"width": 390, "height": 844}
+PHONE_JS = """
+() => ({
+  page: document.documentElement.scrollWidth - window.innerWidth,
+  cards: Array.from(document.querySelectorAll(".tag_notation-table table"))
+    .map(t => t.getBoundingClientRect().right - window.innerWidth),
+})
 """
 
 
@@ -267,6 +282,21 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
     if shots is not None:
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(shots / f"{stem}.png"), full_page=True)
+
+    page.set_viewport_size(PHONE)
+    phone = page.evaluate(PHONE_JS)
+    if phone["page"] > 1:
+        problems.append(
+            f"on a {PHONE['width']} px wide screen the page scrolls "
+            f"sideways by {phone['page']} px"
+        )
+    if any(over > 1 for over in phone["cards"]):
+        problems.append(
+            f"on a {PHONE['width']} px wide screen the translation table "
+            "does not fit (see _static/book.css)"
+        )
+    if shots is not None:
+        page.screenshot(path=str(shots / f"{stem}_phone.png"), full_page=True)
     page.close()
 
     problems += errors + [f"blocked request: {u}" for u in blocked]

@@ -1,6 +1,7 @@
 """The student edition: current, solutions out, runs top to bottom."""
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,10 +87,12 @@ def test_student_notebooks_run_with_every_exercise_unfinished(tmp_path):
         assert checks and all("not written yet" in c for c in checks), checks
 
 
-def chapter_exercises() -> dict[str, str]:
-    """Every exercise label in the chapters → its check (or "" if written)."""
-    import re
+def chapter_exercises() -> dict[str, tuple[str, str]]:
+    """Every exercise in the chapters, in book order: label → (title, check).
 
+    The check is the ``ex.check_*`` a coding exercise's check cell calls,
+    or "" for a pen-and-paper exercise.
+    """
     found = {}
     toc = re.findall(r"file: (\S+)", (ROOT / "_toc.yml").read_text())
     for path in [ROOT / f"{name}.ipynb" for name in toc]:
@@ -98,7 +101,7 @@ def chapter_exercises() -> dict[str, str]:
         cells = nbformat.read(path, as_version=4).cells
         for i, cell in enumerate(cells):
             m = re.match(
-                r":::\{exercise(-start)?\}.*\n:label: (\S+)", cell.source
+                r":::\{exercise(-start)?\} (.*)\n:label: (\S+)", cell.source
             )
             if not m:
                 continue
@@ -106,19 +109,19 @@ def chapter_exercises() -> dict[str, str]:
             if m.group(1):  # a coding exercise: its check follows it
                 after = "\n".join(c.source for c in cells[i + 1 : i + 6])
                 check = re.search(r"ex\.(check_\w+)", after).group(1)
-            found[m.group(2)] = check
+            found[m.group(3)] = (m.group(2), check)
     return found
 
 
 def test_the_exercise_index_lists_every_exercise_with_its_check():
-    import re
-
     index = (ROOT / "book" / "exercises.md").read_text()
-    rows = re.findall(r"\{ref\}`([\w-]+)` \| ([^|]+) \|", index)
-    listed = {label: kind.strip() for label, kind in rows}
+    rows = re.findall(r"\{ref\}`([\w-]+)` \| ([^|]+) \| ([^|]+) \|", index)
+    listed = {
+        label: (title.strip(), kind.strip()) for label, title, kind in rows
+    }
     exercises = chapter_exercises()
     assert len(exercises) >= 15
     assert list(listed) == list(exercises)  # all of them, in book order
-    for label, check in exercises.items():
-        expected = f"coding, `{check}`" if check else "pen and paper"
-        assert listed[label] == expected, label
+    for label, (title, check) in exercises.items():
+        kind = f"coding, `{check}`" if check else "pen and paper"
+        assert listed[label] == (title, kind), label
