@@ -4,7 +4,9 @@ Ho et al. (2020) sample from an EMA of the weights with decay 0.9999.
 With warm-up the decay starts small, min(decay, (1 + n) / (10 + n)) after
 n updates, so early averages are not dominated by the random
 initialisation. The update is one fused ``torch._foreach_lerp_`` over all
-parameters, with the decay a Python number: no host-device sync.
+parameters, with the decay a Python number: no host-device sync. For a
+step captured in a CUDA graph the weight is a device tensor instead
+(:meth:`average`), which the host refills before each replay.
 """
 
 from __future__ import annotations
@@ -42,18 +44,37 @@ class EMA(nn.Module):
             min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
         )
 
+    def next_weight(self) -> float:
+        """The weight 1 − d of the next update, counting that update."""
+        weight = 1 - self.current_decay()
+        self.updates += 1
+        return weight
+
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Move the average one step towards ``model``'s weights."""
-        weight = 1 - self.current_decay()
+        self.average(model, self.next_weight())
+
+    @torch.no_grad()
+    def average(self, model: nn.Module, weight: float | torch.Tensor) -> None:
+        """θ_ema ← θ_ema + weight · (θ − θ_ema); buffers are copied.
+
+        ``weight`` may be a 0-dim device tensor: then no host value is read,
+        so the update can be captured in a CUDA graph. It does not count
+        the update (:meth:`next_weight` does).
+        """
         averaged = list(self.module.parameters())
         current = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(averaged, current, weight)
+        if isinstance(weight, torch.Tensor):
+            step = torch._foreach_sub(current, averaged)
+            torch._foreach_mul_(step, weight)
+            torch._foreach_add_(averaged, step)
+        else:
+            torch._foreach_lerp_(averaged, current, weight)
         for mine, theirs in zip(
             self.module.buffers(), model.buffers(), strict=True
         ):
             mine.copy_(theirs)
-        self.updates += 1
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)

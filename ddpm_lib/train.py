@@ -114,6 +114,11 @@ def parser() -> argparse.ArgumentParser:
     speed.add_argument("--compile", action="store_true", help="torch.compile")
     speed.add_argument("--channels-last", action="store_true")
     speed.add_argument("--fused-optimizer", action="store_true")
+    speed.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="replay the whole training step as one CUDA graph (GPU only)",
+    )
     out = p.add_argument_group("outputs")
     out.add_argument("--log-every", type=int, default=DEFAULTS.log_every)
     out.add_argument(

@@ -4,8 +4,10 @@ One :class:`TrainConfig` describes a run (its defaults are the paper's);
 :class:`Trainer` runs it on the device the data lives on. Every speed
 path is a switch in the config and computes the same thing as the plain
 path: bf16 autocast, ``torch.compile``, channels_last, the fused Adam
-kernel, the foreach EMA, and a dataset resident on the device. The step
-never waits for the device: losses are summed on the device and read only
+kernel, the foreach EMA, a dataset resident on the device, and on a GPU
+the whole step (forward, backward, clipping, Adam, EMA) captured once in a
+CUDA graph and replayed, so small batches are not bound by kernel
+launches. The step never waits for the device: losses are summed on the device and read only
 when logged.
 
 Multi-GPU (or multi-process CPU) training goes through
@@ -74,7 +76,11 @@ RESUMABLE = {
     "compile",
     "channels_last",
     "fused_optimizer",
+    "cuda_graph",
 }
+# Eager steps (on a side stream) before a step is captured in a CUDA graph:
+# they create the optimizer's state and warm up cuBLAS and autocast.
+GRAPH_WARMUP_STEPS = 3
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,6 +110,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the network
     channels_last: bool = False  # NHWC memory layout
     fused_optimizer: bool = False  # Adam's fused kernel
+    cuda_graph: bool = False  # replay the whole step as one CUDA graph
     log_every: int = 100  # steps between loss readings
     checkpoint_every: int = 1000  # steps between checkpoints (0: end only)
     sample_every: int = 0  # steps between sample grids (0: never)
@@ -123,6 +130,12 @@ class TrainConfig:
             raise ValueError("lr and grad_clip must be > 0, warmup >= 0")
         if not 0 <= self.label_dropout < 1:
             raise ValueError("label_dropout must lie in [0, 1)")
+        if self.cuda_graph and self.compile:
+            raise ValueError(
+                "choose one of compile and cuda_graph (--compile, "
+                "--cuda-graph): the graph already removes the launch cost "
+                "that compiling reduces"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,6 +188,16 @@ class Trainer:
         self.rank, self.world = _distributed()
         cfg, mcfg = config, config.model
         self._check_data()
+        if cfg.cuda_graph and self.device.type != "cuda":
+            raise ValueError(
+                f"cuda_graph needs the data on a CUDA GPU; it is on "
+                f"{self.device}. Drop --cuda-graph (it only helps on a GPU)"
+            )
+        if cfg.cuda_graph and self.world > 1:
+            raise ValueError(
+                "cuda_graph trains on one GPU; drop --cuda-graph under "
+                "torchrun"
+            )
         if cfg.batch_size % self.world:
             raise ValueError(
                 f"batch_size {cfg.batch_size} must divide evenly among "
@@ -187,10 +210,9 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, decay=cfg.ema_decay, warmup=cfg.ema_warmup)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
-            lr=cfg.lr,
-            fused=True if cfg.fused_optimizer else None,
+            self.model.parameters(), lr=cfg.lr, **self._optimizer_options()
         )
+        self._set_lr(cfg.lr)
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -199,6 +221,32 @@ class Trainer:
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
         self.step = 0
         self.history: list[dict] = []
+        # The CUDA-graph step: its fixed input and output tensors, the
+        # EMA weight the host refills, the eager steps so far, the graph.
+        self._static: list | None = None
+        self._static_out: tuple[Tensor, Tensor] | None = None
+        self._ema_weight = torch.zeros((), device=self.device)
+        self._graph_warmup = 0
+        self._graph = None
+
+    def _optimizer_options(self) -> dict:
+        """Adam's switches for this run (reapplied after a resume)."""
+        cfg = self.config
+        return {
+            "fused": True if cfg.fused_optimizer else None,
+            # A graph replays Adam's step count and learning rate as
+            # device tensors, never reading them on the host.
+            "capturable": cfg.cuda_graph,
+        }
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            if self.config.cuda_graph:
+                if not isinstance(group["lr"], Tensor):
+                    group["lr"] = torch.tensor(float(lr), device=self.device)
+                group["lr"].fill_(lr)  # in place: the graph reads it
+            else:
+                group["lr"] = float(lr)
 
     # -- data and one step ------------------------------------------------
 
@@ -248,12 +296,25 @@ class Trainer:
 
     def train_step(self) -> tuple[Tensor, Tensor]:
         """One optimizer step; returns (loss, grad norm) as device tensors."""
+        batch = self._batch()
+        self._set_lr(self.lr_at(self.step))
+        if self.config.cuda_graph:
+            loss, grad_norm = self._graph_step(batch)
+        else:
+            loss, grad_norm = self._update(*batch)
+            self.ema.update(self.model)
+        self.step += 1
+        return loss, grad_norm
+
+    def _update(self, x0, t, eps, labels) -> tuple[Tensor, Tensor]:
+        """Algorithm 1, lines 5-6: the loss, its gradient, Adam's step."""
         cfg = self.config
-        x0, t, eps, labels = self._batch()
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(self.step)
         autocast = torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16
+            self.device.type,
+            dtype=torch.bfloat16,
+            enabled=cfg.bf16,
+            # a graph must not keep autocast's cast weights between steps
+            cache_enabled=not cfg.cuda_graph,
         )
         with autocast:
             loss = loss_simple(
@@ -270,9 +331,44 @@ class Trainer:
             self.model.parameters(), cfg.grad_clip, foreach=True
         )
         self.optimizer.step()
-        self.ema.update(self.model)
-        self.step += 1
         return loss.detach(), grad_norm.detach()
+
+    def _graph_step(self, batch) -> tuple[Tensor, Tensor]:
+        """The step as a CUDA graph: same inputs, same arithmetic.
+
+        The batch, the learning rate and the EMA weight are computed on the
+        host as in eager mode and copied into the graph's fixed tensors;
+        the first steps run eagerly on a side stream, then one step is
+        captured and every later step replays it.
+        """
+        if self._static is None:
+            self._static = [None if b is None else b.clone() for b in batch]
+        for fixed, value in zip(self._static, batch, strict=True):
+            if fixed is not None:
+                fixed.copy_(value)
+        self._ema_weight.fill_(self.ema.next_weight())
+
+        def body() -> tuple[Tensor, Tensor]:
+            out = self._update(*self._static)
+            self.ema.average(self.model, self._ema_weight)
+            return out
+
+        if self._graph_warmup < GRAPH_WARMUP_STEPS:
+            self._graph_warmup += 1
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                loss, grad_norm = body()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return loss, grad_norm
+        if self._graph is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self._graph):
+                self._static_out = body()
+        self._graph.replay()
+        # copies: the graph overwrites its outputs at the next replay
+        return self._static_out[0].clone(), self._static_out[1].clone()
 
     # -- the loop ------------------------------------------------------------
 
@@ -473,7 +569,10 @@ class Trainer:
         )
         trainer.model.load_state_dict(state["model"])
         trainer.ema.load_state_dict(state["ema"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
+        optimizer = state["optimizer"]
+        for group in optimizer["param_groups"]:  # this run's switches
+            group.update(trainer._optimizer_options(), lr=float(group["lr"]))
+        trainer.optimizer.load_state_dict(optimizer)
         trainer.generator.set_state(state["rng"]["generator"].cpu())
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and trainer.device.type == "cuda":

@@ -124,6 +124,64 @@ def test_ema_is_the_textbook_average_with_warmup():
         EMA(net, decay=1.0)
 
 
+def test_ema_with_a_device_tensor_weight_updates_as_with_a_number():
+    # The CUDA-graph step passes the weight as a tensor the host refills.
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    by_number = EMA(net, decay=0.9, warmup=True)
+    by_tensor = EMA(net, decay=0.9, warmup=True)
+    weight = torch.zeros(())
+    for _ in range(4):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(1.5).add_(0.25)
+        by_number.update(net)
+        weight.fill_(by_tensor.next_weight())
+        by_tensor.average(net, weight)
+    torch.testing.assert_close(
+        params(by_tensor.module), params(by_number.module)
+    )
+    assert by_tensor.updates == by_number.updates == 4
+
+
+def test_the_cuda_graph_switch_is_refused_where_it_cannot_work():
+    with pytest.raises(ValueError, match="CUDA GPU.*Drop --cuda-graph"):
+        Trainer(config(cuda_graph=True), small_data(), progress=False)
+    with pytest.raises(ValueError, match="one of compile and cuda_graph"):
+        config(cuda_graph=True, compile=True)
+
+
+def test_a_checkpoint_resumes_under_other_optimizer_switches(tmp_path):
+    # A run saved by a GPU with the fused, capturable Adam of the CUDA-graph
+    # step (learning rate as a tensor) continues on a CPU with plain Adam.
+    straight = Trainer(config(steps=6), small_data(), progress=False)
+    straight.train()
+    first = Trainer(
+        config(steps=3, fused_optimizer=True),
+        small_data(),
+        out_dir=tmp_path,
+        progress=False,
+    )
+    first.train()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for group in state["optimizer"]["param_groups"]:
+        group.update(capturable=True, lr=torch.tensor(group["lr"]))
+    torch.save(state, tmp_path / "checkpoint.pt")
+    resumed = Trainer.resume(
+        tmp_path / "checkpoint.pt",
+        small_data(),
+        config=config(steps=6),
+        progress=False,
+    )
+    (group,) = resumed.optimizer.param_groups
+    assert not group["capturable"] and not group["fused"]
+    resumed.train()
+    assert isinstance(group["lr"], float)
+    torch.testing.assert_close(
+        params(resumed.model), params(straight.model), atol=1e-6, rtol=1e-6
+    )
+
+
 def test_a_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
     data = small_data()
     trainer = Trainer(
