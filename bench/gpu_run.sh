@@ -4,6 +4,7 @@
 # benchmark tables. Each step runs only if the time left allows it; the
 # log says which were skipped. Results land in OUTDIR.
 #   bash bench/gpu_run.sh OUTDIR          (BUDGET=seconds, default 570)
+#   ONLY="reproduce targets" bash bench/gpu_run.sh OUTDIR   (chosen steps)
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_run.sh OUTDIR}
 mkdir -p "$out"
@@ -39,6 +40,16 @@ step export 20 python -m ddpm_lib.export runs/pretrained/checkpoint.pt "$weights
 [ -f "$weights" ] && cp "$weights" "$out/"
 step evaluate 80 python -m ddpm_lib.evaluate --checkpoint "$weights" \
   --n 10000 --batch-size 2500 --json "$out/pretrained_eval.json"
+# The model card's exact command again, into another folder (the shipped
+# weights stay as they are), then the same evaluation: the run-to-run
+# spread of the FCD. Only with ONLY=reproduce (it repeats the train step).
+card=$(python -c 'import json; print(json.load(open("results/runs/pretrained_train.json"))["command"])')
+if [[ " $only " == *" reproduce "* ]]; then
+  step reproduce 200 bash -c "${card/runs\/pretrained/runs\/reproduce} &&
+    python -m ddpm_lib.export runs/reproduce/checkpoint.pt $out/reproduce.pt &&
+    python -m ddpm_lib.evaluate --checkpoint $out/reproduce.pt --n 10000 \
+      --batch-size 2500 --json $out/reproduce_eval.json"
+fi
 step compare128 100 python bench/compare.py --preset fashion --batch-size 128 \
   --steps 20 --repeats 3 --sample-steps 10 --sample-batch 1000 \
   --json "$out/compare_gpu_b128.json"
