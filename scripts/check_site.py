@@ -14,6 +14,7 @@ blocked, as on a classroom machine without internet. A page fails when:
   the alternative text must name those values, the picture must decode,
   and the image must change (on every move when all combinations were
   rendered, at least once per control otherwise);
+* a figure has no alternative text (none, or only its file name);
 * the page is heavier than ``--max-page-mb``;
 * on a phone-sized screen (390 px wide) the page scrolls sideways, or the
   notation page's translation table (which turns into one card per row
@@ -117,6 +118,14 @@ FRAME_JS = """
 """
 
 
+# Images of the page content whose alternative text is missing or only a
+# file name (what a figure gets when its notebook cell sets no alt text).
+ALT_JS = r"""
+() => Array.from(document.querySelectorAll("article img"))
+  .map(img => [img.getAttribute("src") || "", img.getAttribute("alt") || ""])
+  .filter(([src, alt]) => !alt.trim() || /\.(png|jpe?g|svg|gif)$/i.test(alt))
+  .map(([src, alt]) => src.split("/").pop().slice(0, 24))
+"""
 # At phone width: how far the page, and each table that must turn into
 # cards there (book CSS, cell tag "notation-table"), overflow sideways.
 PHONE = {"width": 390, "height": 844}
@@ -253,6 +262,14 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
         problems.append(f"math not typeset: {math['missing']}")
     if math["errors"]:
         problems.append(f"MathJax errors: {math['errors']}")
+
+    no_alt = page.evaluate(ALT_JS)
+    if no_alt:
+        problems.append(
+            f"{len(no_alt)} figure(s) without alternative text (set the "
+            'cell metadata "mystnb": {"image": {"alt": ...}}): '
+            f"{no_alt[:3]}"
+        )
 
     explorers = page.locator(".ddpm-explorer")
     shots = Path(args.screenshots) if args.screenshots else None
