@@ -40,7 +40,9 @@ import io
 import itertools
 import json
 import numbers
+import statistics
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -371,9 +373,11 @@ class Explorer:
         Raises:
             ValueError: the frames exceed ``FRAME_BUDGET_BYTES``.
         """
-        images, total = [], 0
+        images, total, seconds = [], 0, []
         for k, combo in enumerate(self.combos):
+            start = time.perf_counter()
             images.append(self._png(combo))
+            seconds.append(time.perf_counter() - start)
             total += len(images[-1])
             if total > FRAME_BUDGET_BYTES:
                 raise ValueError(
@@ -385,6 +389,8 @@ class Explorer:
                     f"{self.dpi}), a smaller figure, or frames=[...] to "
                     f"render only the combinations the text needs"
                 )
+        # What one redraw costs (render + PNG), as a live slider pays it.
+        self.redraw_seconds = statistics.median(seconds)
         return images
 
     def alt_text(self, values: Mapping[str, Any]) -> str:
@@ -463,7 +469,8 @@ class Explorer:
         alt = html.escape(self.alt_text(self.initial))
         return (
             f'<div class="ddpm-explorer" id="{uid}" '
-            f'data-ddpm-frames="{"grid" if self.grid else "subset"}">'
+            f'data-ddpm-frames="{"grid" if self.grid else "subset"}" '
+            f'data-ddpm-redraw-ms="{1000 * self.redraw_seconds:.0f}">'
             f"{heading}{''.join(rows)}"
             f'<img id="{uid}-img" alt="{alt}" style="max-width:100%" '
             f'src="data:image/png;base64,{first}">'

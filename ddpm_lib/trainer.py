@@ -7,8 +7,8 @@ path: bf16 autocast, ``torch.compile``, channels_last, the fused Adam
 kernel, the foreach EMA, a dataset resident on the device, and on a GPU
 the whole step (forward, backward, clipping, Adam, EMA) captured once in a
 CUDA graph and replayed, so small batches are not bound by kernel
-launches. The step never waits for the device: losses are summed on the device and read only
-when logged.
+launches. The step never waits for the device: losses are summed on the
+device and read only when logged.
 
 Multi-GPU (or multi-process CPU) training goes through
 ``torchrun --nproc_per_node=N -m ddpm_lib.train``: every process draws the

@@ -20,7 +20,9 @@ blocked, as on a classroom machine without internet. A page fails when:
   notation page's translation table (which turns into one card per row
   there) does not fit the screen.
 
-Prints one line per page, saves a screenshot of each page and of each
+Prints one line per page (with the median time one explorer frame took to
+draw when the book was built: what a live slider costs per move on that
+machine), saves a screenshot of each page and of each
 explorer after its controls moved (``--screenshots DIR``), and exits with
 status 1 if any page failed.
 
@@ -163,6 +165,7 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
             "moves": 0,
             "frames": 0,
             "controls": 0,
+            "redraw_ms": None,
         }
     start = root.evaluate(STATE_JS)
     first_src = start["src"]
@@ -229,6 +232,8 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
         "moves": moves,
         "frames": start["frames"],
         "controls": len(start["controls"]),
+        # what one redraw cost when the book was built (median frame)
+        "redraw_ms": root.get_attribute("data-ddpm-redraw-ms"),
     }
 
 
@@ -325,7 +330,7 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
             f"{len(found)} explorer(s): "
             + ", ".join(
                 f"{r['frames']} frames, {r['controls']} control(s), "
-                f"{r['moves']} moves"
+                f"{r['moves']} moves, redraw {r['redraw_ms']} ms"
                 for r in found
             )
         )

@@ -106,6 +106,9 @@ def test_static_html_has_one_png_frame_per_combination(static):
     assert re.findall(r">(\w)</option>", select) == ["a", "b"]
     assert parsed["data"]["labels"] == [["1", "10", "100"], ["a", "b"]]
     assert parsed["alt"] == "demo: t = 1, kind = a"
+    # the median cost of one frame, as a live slider pays it per move
+    (ms,) = re.findall(r'data-ddpm-redraw-ms="(\d+)"', page)
+    assert 0 <= int(ms) == round(1000 * ex.redraw_seconds) < 60_000
     # self-contained: inline script only, nothing fetched
     assert "<script src" not in page and "http" not in page
 
