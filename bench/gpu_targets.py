@@ -128,12 +128,13 @@ def equivalence(device, results: dict) -> bool:
         )
     checks["one DDIM step, fast vs plain"] = (rel(fast, plain.detach()), 2e-2)
     if device.type == "cuda":
-        graph, eager = graph_training(device)
-        checks["CUDA-graph training vs eager, 8 steps: weights"] = (
-            graph,
-            1e-4,
-        )
-        checks["CUDA-graph training vs eager, 8 steps: EMA"] = (eager, 1e-4)
+        try:
+            weights, ema = graph_training(device)
+        except Exception as error:  # a failed check, not a lost run
+            print(f"# CUDA-graph training failed: {error!r}")
+            weights = ema = float("inf")
+        checks["CUDA-graph training, 8 steps: weights"] = (weights, 1e-4)
+        checks["CUDA-graph training, 8 steps: EMA"] = (ema, 1e-4)
     ok = True
     for name, (value, tol) in checks.items():
         passed = value <= tol
@@ -155,25 +156,26 @@ def paper_budget(device, results: dict, args) -> None:
     x = torch.rand(4 * b, 3, 32, 32, device=device) * 2 - 1
     data = dl.DeviceDataset(x, torch.zeros(len(x), device=device))
     rates = {}
-    for name, switches in (
-        ("plain fp32", {}),
-        (
-            "fast",
-            dict(
-                bf16=True,
-                compile=args.compile_paper,
-                cuda_graph=device.type == "cuda" and not args.compile_paper,
-                channels_last=True,
-                fused_optimizer=True,
-            ),
-        ),
-    ):
+    fast = dict(
+        bf16=True,
+        compile=args.compile_paper,
+        channels_last=True,
+        fused_optimizer=True,
+    )
+    variants = [("plain fp32", {}), ("fast", fast)]
+    if device.type == "cuda" and not args.compile_paper:
+        variants.append(("fast + CUDA graph", dict(fast, cuda_graph=True)))
+    for name, switches in variants:
         config = dl.TrainConfig(
             model=cfg, batch_size=b, warmup_steps=0, **switches
         )
-        trainer = dl.Trainer(config, data, progress=False)
-        for _ in range(3):
-            trainer.train_step()
+        try:
+            trainer = dl.Trainer(config, data, progress=False)
+            for _ in range(4):  # a graph is captured at the 4th step
+                trainer.train_step()
+        except Exception as error:  # report it, measure the rest
+            print(f"# CIFAR-10 network, {name}: failed ({error!r})")
+            continue
         n = args.train_steps
 
         def run(trainer=trainer, n=n):

@@ -355,20 +355,29 @@ class Trainer:
 
         if self._graph_warmup < GRAPH_WARMUP_STEPS:
             self._graph_warmup += 1
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                loss, grad_norm = body()
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            return loss, grad_norm
+            return self._on_side_stream(body)
         if self._graph is None:
             self.optimizer.zero_grad(set_to_none=True)
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
-                self._static_out = body()
+            self._graph, self._static_out = self._capture(body)
         self._graph.replay()
         # copies: the graph overwrites its outputs at the next replay
         return self._static_out[0].clone(), self._static_out[1].clone()
+
+    def _on_side_stream(self, body: Callable[[], tuple]) -> tuple:
+        """Run ``body`` eagerly on a side stream (warm-up before capture)."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            out = body()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        return out
+
+    def _capture(self, body: Callable[[], tuple]) -> tuple:
+        """Record ``body`` as a CUDA graph (nothing runs); (graph, outputs)."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = body()
+        return graph, out
 
     # -- the loop ------------------------------------------------------------
 

@@ -151,6 +151,58 @@ def test_the_cuda_graph_switch_is_refused_where_it_cannot_work():
         config(cuda_graph=True, compile=True)
 
 
+class ReplayGraph:
+    """Stands in for a CUDA graph on the CPU: "capture" records the step
+    without running it and returns placeholder outputs; each replay runs
+    the recorded step and writes its results into them, as a graph
+    rewrites its fixed output tensors."""
+
+    def __init__(self, body):
+        self.body, self.replays = body, 0
+        self.out = (torch.zeros(()), torch.zeros(()))
+
+    def replay(self):
+        self.replays += 1
+        for fixed, value in zip(self.out, self.body(), strict=True):
+            fixed.copy_(value)
+
+
+def test_the_graph_step_feeds_each_replay_the_new_batch_lr_and_ema_weight(
+    monkeypatch,
+):
+    # What the CUDA-graph step does around the graph — fixed input tensors
+    # refilled with each step's batch, the learning rate and the EMA weight
+    # as device tensors refilled in place, eager warm-up steps, one capture
+    # — run on the CPU, where replaying means running the recorded step.
+    cfg = config(steps=8, warmup_steps=4, ema_decay=0.9, fused_optimizer=True)
+    eager = Trainer(cfg, small_data(), progress=False)
+    graphed = Trainer(cfg, small_data(), progress=False)
+    graphed.config = replace(cfg, cuda_graph=True)  # past the GPU check
+    graphed.optimizer = torch.optim.Adam(
+        graphed.model.parameters(), lr=cfg.lr, **graphed._optimizer_options()
+    )
+    graphed._set_lr(cfg.lr)
+    captured = []
+
+    def capture(body):
+        captured.append(ReplayGraph(body))
+        return captured[-1], captured[-1].out
+
+    monkeypatch.setattr(graphed, "_capture", capture)
+    monkeypatch.setattr(graphed, "_on_side_stream", lambda body: body())
+    for _ in range(8):
+        a = eager.train_step()[0].item()
+        b = graphed.train_step()[0].item()
+        assert b == pytest.approx(a, rel=1e-5)
+    (graph,) = captured
+    assert graph.replays == 8 - 3  # 3 eager warm-up steps, then replays
+    assert isinstance(graphed.optimizer.param_groups[0]["lr"], torch.Tensor)
+    torch.testing.assert_close(params(graphed.model), params(eager.model))
+    torch.testing.assert_close(
+        params(graphed.ema.module), params(eager.ema.module)
+    )
+
+
 def test_a_checkpoint_resumes_under_other_optimizer_switches(tmp_path):
     # A run saved by a GPU with the fused, capturable Adam of the CUDA-graph
     # step (learning rate as a tensor) continues on a CPU with plain Adam.
