@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -628,7 +626,7 @@ def main() -> None:
                 f"{step * 1000 * batches:9.0f}s"
             )
     if args.json:
-        from ddpm_lib.evaluate import provenance
+        from ddpm_lib.evaluate import write_result
 
         result = {
             "preset": args.preset,
@@ -652,12 +650,12 @@ def main() -> None:
             "sampling_seconds_per_step": {
                 k: statistics.median(v) for k, v in per_step.items()
             },
-            "provenance": provenance(
-                "python bench/compare.py " + " ".join(sys.argv[1:])
-            ),
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        write_result(
+            args.json,
+            result,
+            "python bench/compare.py " + " ".join(sys.argv[1:]),
+        )
 
 
 if __name__ == "__main__":

@@ -17,17 +17,15 @@ it records.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.evaluate import provenance
+from ddpm_lib.evaluate import write_result
 
 
 def main(argv=None) -> int:
@@ -82,14 +80,13 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "load_average": [load_before, os.getloadavg()[0]],
         "rows": rows,
-        "provenance": provenance(
-            "python bench/cpu_sample.py " + " ".join(argv),
-            checkpoint=args.checkpoint,
-        ),
     }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    write_result(
+        args.json,
+        report,
+        "python bench/cpu_sample.py " + " ".join(argv),
+        checkpoint=args.checkpoint,
+    )
     return 0
 
 

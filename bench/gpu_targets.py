@@ -22,11 +22,9 @@ per-step cost is constant); every extrapolated figure says so.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -399,13 +397,11 @@ def main(argv=None) -> int:
     def save() -> None:  # after every part: a time-out keeps what ran
         if not args.json:
             return
-        from ddpm_lib.evaluate import provenance
+        from ddpm_lib.evaluate import write_result
 
-        results["provenance"] = provenance(
-            "python bench/gpu_targets.py " + " ".join(argv)
+        write_result(
+            args.json, results, "python bench/gpu_targets.py " + " ".join(argv)
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
     ok = equivalence(device, results)
     results["equivalence_passed"] = ok

@@ -15,16 +15,14 @@ rows of one file, or files with the same N.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 import ddpm_lib as dl
 from ddpm_lib.classifier import load_classifier
-from ddpm_lib.evaluate import provenance
+from ddpm_lib.evaluate import write_result
 from ddpm_lib.metrics import fcd, kid
 
 # (sampler, steps, guidance, conditional)
@@ -129,14 +127,13 @@ def main(argv=None) -> int:
         "n": args.n,
         "reference": f"the first {args.n} Fashion-MNIST test images",
         "rows": results,
-        "provenance": provenance(
-            "python bench/quality.py " + " ".join(argv),
-            checkpoint=args.checkpoint,
-        ),
     }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    write_result(
+        args.json,
+        report,
+        "python bench/quality.py " + " ".join(argv),
+        checkpoint=args.checkpoint,
+    )
     return 0
 
 

@@ -43,7 +43,13 @@ from ddpm_lib.metrics import (
 )
 from ddpm_lib.runtime import default_device
 
-__all__ = ["provenance", "reference_report", "sha256", "verify_result"]
+__all__ = [
+    "provenance",
+    "reference_report",
+    "sha256",
+    "verify_result",
+    "write_result",
+]
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -99,6 +105,25 @@ def provenance(
         if checkpoint is None
         else sha256(checkpoint),
     }
+
+
+def write_result(
+    path: str | os.PathLike | None,
+    result: dict,
+    command: str,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+) -> str:
+    """Stamp ``result`` with its provenance; write it as JSON to ``path``.
+
+    Returns the JSON text (also when ``path`` is None: nothing is written).
+    """
+    result["provenance"] = provenance(command, checkpoint=checkpoint)
+    text = json.dumps(result, indent=1)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text + "\n")
+    return text
 
 
 def verify_result(path: str | os.PathLike, root: str | os.PathLike) -> None:
@@ -245,15 +270,14 @@ def main(argv=None) -> int:
     except (CheckpointError, DataNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report["provenance"] = provenance(
-        "python -m ddpm_lib.evaluate " + " ".join(argv),
-        checkpoint=args.checkpoint,
+    print(
+        write_result(
+            args.json,
+            report,
+            "python -m ddpm_lib.evaluate " + " ".join(argv),
+            checkpoint=args.checkpoint,
+        )
     )
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
     return 0
 
 
