@@ -62,4 +62,9 @@ step compare1024 60 python bench/compare.py --preset fashion \
 step compare128_compiled 150 python bench/compare.py --preset fashion \
   --batch-size 128 --steps 20 --repeats 3 --no-sampling --compile \
   --json "$out/compare_gpu_b128_compiled.json"
+# Where a batch-128 step's time goes, eager and as a CUDA graph: the
+# evidence for a missed training target (add --trace FILE for a trace).
+step profile 60 bash -c "python bench/profile_step.py --preset fashion \
+  --batch-size 128 --path fast &&
+  python bench/profile_step.py --preset fashion --batch-size 128 --path graph"
 echo "== done, $(left) s of the budget left"

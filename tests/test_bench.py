@@ -107,3 +107,30 @@ def test_cpu_sampling_benchmark_times_each_guidance_weight(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "at least 1" in bad.stderr
+
+
+def test_step_profile_prints_time_per_step_and_the_top_operators(tmp_path):
+    trace = tmp_path / "trace.json"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "profile_step.py"),
+            "--device", "cpu", "--path", "plain", "--rows", "5",
+            "--trace", str(trace),
+        ],
+        capture_output=True, text=True,
+        env={**os.environ, "DDPM_FAST": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("# tiny, batch 4, path plain, 2 profiled")
+    assert float(lines[1].split()[-2]) > 0  # "wall time per step: X ms"
+    assert "aten::" in out.stdout  # the operator table
+    assert json.loads(trace.read_text())["traceEvents"]
+    bad = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "profile_step.py"),
+            "--device", "cpu", "--path", "graph",
+        ],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "needs a CUDA GPU" in bad.stderr
