@@ -44,6 +44,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch.utils.flop_counter import FlopCounterMode
 
 import ddpm_lib as dl
+from ddpm_lib.runtime import describe_device
 
 
 def flops(model, x, *extra) -> int:
@@ -555,11 +556,7 @@ def main() -> None:
             rates[name].append(args.steps * b / (time.perf_counter() - start))
     plain = statistics.median(rates["ddpm_lib plain"])
     peak, bandwidth = bf16_peak(device), copy_bandwidth(device)
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{device}, {torch.get_num_threads()} threads"
-    )
+    where = describe_device(device)
     print(
         f"# training images/s, {args.preset}, batch {b}, {args.steps} steps x "
         f"{args.repeats} interleaved repeats, {where}, torch "

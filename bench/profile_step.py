@@ -28,6 +28,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import ddpm_lib as dl
+from ddpm_lib.runtime import describe_device
 
 # Host-side calls that start work on the GPU: one per kernel, or one per
 # replayed graph.
@@ -106,11 +107,7 @@ def main(argv=None) -> int:
     busy = sum(device_time_us(e) for e in events) / 1e6 / args.steps
     launches = sum(e.count for e in events if e.key in LAUNCHES) / args.steps
     graphs = sum(e.count for e in events if e.key in GRAPH_LAUNCHES)
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{device}, {torch.get_num_threads()} threads"
-    )
+    where = describe_device(device)
     print(
         f"# {args.preset}, batch {args.batch_size}, path {args.path}, "
         f"{args.steps} profiled steps, {where}, torch {torch.__version__}"

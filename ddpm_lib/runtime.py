@@ -11,7 +11,13 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["FAST_ENV", "by_mode", "default_device", "fast_mode"]
+__all__ = [
+    "FAST_ENV",
+    "by_mode",
+    "default_device",
+    "describe_device",
+    "fast_mode",
+]
 
 FAST_ENV = "DDPM_FAST"
 _T = TypeVar("_T")
@@ -24,6 +30,14 @@ def default_device() -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    """The device in words, for benchmark headers: the GPU's name, or the
+    CPU with its torch thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device}, {torch.get_num_threads()} threads"
 
 
 def env_flag(name: str) -> bool:

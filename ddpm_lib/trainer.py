@@ -188,15 +188,15 @@ class Trainer:
         self.rank, self.world = _distributed()
         cfg, mcfg = config, config.model
         self._check_data()
-        if cfg.cuda_graph and self.device.type != "cuda":
-            raise ValueError(
-                f"cuda_graph needs the data on a CUDA GPU; it is on "
-                f"{self.device}. Drop --cuda-graph (it only helps on a GPU)"
-            )
         if cfg.cuda_graph and self.world > 1:
             raise ValueError(
                 "cuda_graph trains on one GPU; drop --cuda-graph under "
                 "torchrun"
+            )
+        if cfg.cuda_graph and self.device.type != "cuda":
+            raise ValueError(
+                f"cuda_graph needs the data on a CUDA GPU; it is on "
+                f"{self.device}. Drop --cuda-graph (it only helps on a GPU)"
             )
         if cfg.batch_size % self.world:
             raise ValueError(

@@ -152,6 +152,11 @@ def test_fast_mode_and_devices(monkeypatch):
     with pytest.raises(ValueError, match="DDPM_FAST"):
         dl.fast_mode()
     assert isinstance(dl.default_device(), torch.device)
+    from ddpm_lib.runtime import describe_device
+
+    threads = torch.get_num_threads()
+    cpu = describe_device(torch.device("cpu"))
+    assert cpu == f"cpu, {threads} threads"
 
 
 def test_plotting_helpers():

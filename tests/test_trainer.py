@@ -144,11 +144,14 @@ def test_ema_with_a_device_tensor_weight_updates_as_with_a_number():
     assert by_tensor.updates == by_number.updates == 4
 
 
-def test_the_cuda_graph_switch_is_refused_where_it_cannot_work():
+def test_the_cuda_graph_switch_is_refused_where_it_cannot_work(monkeypatch):
     with pytest.raises(ValueError, match="CUDA GPU.*Drop --cuda-graph"):
         Trainer(config(cuda_graph=True), small_data(), progress=False)
     with pytest.raises(ValueError, match="one of compile and cuda_graph"):
         config(cuda_graph=True, compile=True)
+    monkeypatch.setattr("ddpm_lib.trainer._distributed", lambda: (0, 2))
+    with pytest.raises(ValueError, match="drop --cuda-graph under torchrun"):
+        Trainer(config(cuda_graph=True), small_data(), progress=False)
 
 
 class ReplayGraph:
