@@ -33,7 +33,12 @@ import torch
 from ddpm_lib.bound import vlb_bpd
 from ddpm_lib.checkpoint import CheckpointError
 from ddpm_lib.classifier import load_classifier, weights_path
-from ddpm_lib.data import DataNotFoundError, load_images, pixels_to_model
+from ddpm_lib.data import (
+    DataNotFoundError,
+    load_images,
+    model_to_pixels,
+    pixels_to_model,
+)
 from ddpm_lib.generate import generate
 from ddpm_lib.metrics import (
     class_histogram,
@@ -194,6 +199,14 @@ def model_report(args) -> dict:
         generator=g,
         batch_size=args.batch_size,
     ).cpu()
+    if args.save_samples:  # uint8 pixels and the requested labels
+        torch.save(
+            {
+                "pixels": model_to_pixels(samples),
+                "labels": None if labels is None else labels.cpu(),
+            },
+            args.save_samples,
+        )
     classifier = load_classifier()
     test = pixels_to_model(load_images("fashion_mnist", split="test").pixels)
     train = pixels_to_model(load_images("fashion_mnist").pixels)
@@ -261,6 +274,11 @@ def main(argv=None) -> int:
     )
     p.add_argument("--device")
     p.add_argument("--json", help="write the report (with provenance) here")
+    p.add_argument(
+        "--save-samples",
+        metavar="FILE",
+        help="also save the samples (uint8 pixels and labels, torch.save)",
+    )
     args = p.parse_args(argv)
     try:
         if args.reference:

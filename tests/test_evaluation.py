@@ -144,6 +144,7 @@ def test_evaluate_a_checkpoint_end_to_end(tmp_path, fashion_mnist_test):
         [
             "--checkpoint", str(run / "checkpoint.pt"), "--n", "40",
             "--steps", "3", "--bpd", "4", "--json", str(out),
+            "--save-samples", str(tmp_path / "samples.pt"),
         ]
     )  # fmt: skip
     assert code == 0
@@ -151,6 +152,15 @@ def test_evaluate_a_checkpoint_end_to_end(tmp_path, fashion_mnist_test):
     assert report["n"] == 40
     model = report["model"]
     assert model["fcd"] > report["floor"]["fcd"]
+    saved = torch.load(tmp_path / "samples.pt", weights_only=True)
+    assert saved["labels"] is None  # an unconditional model
+    assert saved["pixels"].dtype == torch.uint8
+    assert saved["pixels"].shape == (40, 1, 28, 28)
+    again = metrics.fcd(  # the saved samples are the evaluated ones
+        dl.pixels_to_model(fashion_mnist_test.pixels[:40]),
+        dl.pixels_to_model(saved["pixels"]),
+    )
+    assert again == pytest.approx(model["fcd"], rel=0.01)
     assert len(model["class_histogram"]) == 10
     assert (
         model["bits_per_dim"]["n"] == 4 and model["bits_per_dim"]["total"] > 0
