@@ -40,10 +40,11 @@ step export 20 python -m ddpm_lib.export runs/pretrained/checkpoint.pt "$weights
 [ -f "$weights" ] && cp "$weights" "$out/"
 step evaluate 80 python -m ddpm_lib.evaluate --checkpoint "$weights" \
   --n 10000 --batch-size 2500 --json "$out/pretrained_eval.json"
-# The model card's exact command again, into another folder (the shipped
-# weights stay as they are), then the same evaluation: the run-to-run
-# spread of the FCD. Only with ONLY=reproduce (it repeats the train step).
-card=$(python -c 'import json; print(json.load(open("results/runs/pretrained_train.json"))["command"])')
+# The model card's command again, for the steps the card's run reached
+# (not its time budget), into another folder (the shipped weights stay as
+# they are), then the same evaluation: the run-to-run spread of the FCD.
+# Only with ONLY=reproduce (it repeats the train step).
+card=$(python scripts/model_card.py --reproduce-command)
 if [[ " $only " == *" reproduce "* ]]; then
   step reproduce 200 bash -c "${card/runs\/pretrained/runs\/reproduce} &&
     python -m ddpm_lib.export runs/reproduce/checkpoint.pt $out/reproduce.pt &&

@@ -2,9 +2,12 @@
 
 For one preset, batch size and speed path, runs warm-up steps, then a few
 steps under ``torch.profiler``, and prints per step: the wall time, the time
-the device was busy running kernels (on a GPU), the kernel launches, and
-the operators that took the most time. A device busy for a small share of
-the wall time means the step is bound by launching kernels from the host
+the device was busy running kernels (on a GPU), the kernel launches, the
+operators that took the most time, and how many operators one step
+dispatches below autograd (views and scalar reads included: host work that
+a CUDA graph skips; the count does not depend on the device or the batch
+size, so a CPU gives it too). A device busy for a small share of the wall
+time means the step is bound by launching kernels from the host
 (what a CUDA graph removes); a device busy nearly all the time means it is
 bound by the kernels themselves.
 
@@ -26,6 +29,7 @@ from dataclasses import replace
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import ddpm_lib as dl
 from ddpm_lib.runtime import describe_device
@@ -45,6 +49,18 @@ def switches(path: str, device: torch.device) -> dict:
     if path == "graph":
         fast["cuda_graph"] = True
     return fast
+
+
+class CountOperators(TorchDispatchMode):
+    """Counts the operators that reach the kernels (below autograd)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 def device_time_us(event) -> float:
@@ -91,7 +107,14 @@ def main(argv=None) -> int:
         dl.DeviceDataset(x, labels),
         progress=False,
     )
+    if not trainer.config.fused_optimizer:
+        # Adam's foreach path, its default on a GPU (on a CPU it loops over
+        # the parameters), so that a CPU counts the operators a GPU runs.
+        for group in trainer.optimizer.param_groups:
+            group["foreach"] = True
     for _ in range(5):  # warm-up; a graph is captured at the 4th step
+        trainer.train_step()
+    with CountOperators() as counter:  # one more step, counted
         trainer.train_step()
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
@@ -113,6 +136,10 @@ def main(argv=None) -> int:
         f"{args.steps} profiled steps, {where}, torch {torch.__version__}"
     )
     print(f"wall time per step: {1000 * wall:.2f} ms")
+    print(
+        f"operators dispatched per step: {counter.count} "
+        f"({1e6 * wall / counter.count:.1f} µs of wall time each)"
+    )
     if device.type == "cuda":
         print(
             f"device busy per step: {1000 * busy:.2f} ms "

@@ -7,6 +7,9 @@ and all of them together. Runs are interleaved and repeated; the median is
 reported, with the ratio to the plain path measured in the same run.
 
     python bench/train_speed.py --preset tiny --batch-size 64
+    python bench/train_speed.py --preset fashion_small_cond --batch-size 2048 \
+        --paths plain,bf16_fused --device cpu --threads 2 \
+        --json results/bench/cpu_train.json
     DDPM_FAST=1 python bench/train_speed.py      # a quick smoke run
 """
 
@@ -15,12 +18,14 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from dataclasses import replace
 
 import torch
 
 import ddpm_lib as dl
+from ddpm_lib.evaluate import write_result
 
 PATHS = {
     "plain": {},
@@ -28,6 +33,12 @@ PATHS = {
     "fused_adam": {"fused_optimizer": True},
     "compile": {"compile": True},
     "bf16": {"bf16": True},
+    # The pretrained model's switches (its command, less the GPU).
+    "bf16_fused": {
+        "channels_last": True,
+        "fused_optimizer": True,
+        "bf16": True,
+    },
     "all": {
         "channels_last": True,
         "fused_optimizer": True,
@@ -37,7 +48,8 @@ PATHS = {
 }
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="tiny", choices=sorted(dl.PRESETS))
     p.add_argument("--batch-size", type=int, default=64)
@@ -45,7 +57,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
     p.add_argument("--paths", default=",".join(PATHS))
     p.add_argument("--device", default=str(dl.default_device()))
-    args = p.parse_args()
+    p.add_argument("--threads", type=int, help="torch threads (CPU)")
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args(argv)
+    unknown = sorted(set(args.paths.split(",")) - set(PATHS))
+    if unknown:
+        p.error(f"unknown paths {unknown}; choose from {sorted(PATHS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
     model_cfg = dl.unet_config(args.preset)
@@ -91,7 +110,25 @@ def main() -> None:
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"{name:15s} {median:10.1f} {median / plain:8.2f}x")
+    if args.json:
+        write_result(
+            args.json,
+            {
+                "preset": args.preset,
+                "batch_size": args.batch_size,
+                "steps": args.steps,
+                "repeats": args.repeats,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "images_per_s": {
+                    name: {"median": statistics.median(v), "runs": v}
+                    for name, v in rates.items()
+                },
+            },
+            "python bench/train_speed.py " + " ".join(argv),
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

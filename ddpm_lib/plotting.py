@@ -19,12 +19,22 @@ def show_images(
     *,
     titles: list[str] | None = None,
     ncols: int | None = None,
+    row_labels: list[str] | None = None,
     size: float = 1.2,
 ):
-    """Show images (B, C, H, W) in [-1, 1] side by side; returns the figure."""
+    """Show images (B, C, H, W) in [-1, 1] side by side; returns the figure.
+
+    ``ncols`` images per row (default: all in one row); ``row_labels``
+    names each row at its left.
+    """
     b = x.shape[0]
     ncols = ncols or b
     nrows = -(-b // ncols)
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(
+            f"row_labels names {len(row_labels)} rows; the {b} images "
+            f"make {nrows} rows of {ncols}"
+        )
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -39,6 +49,9 @@ def show_images(
         ax.imshow(img.squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=255)
         if titles:
             ax.set_title(titles[i], fontsize=9)
+        if row_labels and i % ncols == 0:
+            ax.text(-0.1, 0.5, row_labels[i // ncols], transform=ax.transAxes,
+                    ha="right", va="center", fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig
 

@@ -9,12 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_train_speed_benchmark_prints_a_table():
+def test_train_speed_benchmark_prints_a_table(tmp_path):
+    script = str(ROOT / "bench" / "train_speed.py")
     out = subprocess.run(
         [
-            sys.executable, str(ROOT / "bench" / "train_speed.py"),
+            sys.executable, script,
             "--paths", "plain,channels_last,fused_adam", "--batch-size", "8",
-            "--device", "cpu",
+            "--device", "cpu", "--threads", "1",
+            "--json", str(tmp_path / "speed.json"),
         ],
         capture_output=True, text=True,
         env={**os.environ, "DDPM_FAST": "1"},
@@ -22,9 +24,19 @@ def test_train_speed_benchmark_prints_a_table():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("# tiny") and "images/s" in lines[1]
+    assert "(1 threads" in lines[0]
     assert [line.split()[0] for line in lines[2:]] == [
         "plain", "channels_last", "fused_adam",
     ]  # fmt: skip
+    result = json.loads((tmp_path / "speed.json").read_text())
+    plain = result["images_per_s"]["plain"]
+    assert abs(plain["median"] - float(lines[2].split()[1])) < 0.1
+    assert result["provenance"]["command"].endswith("speed.json")
+    bad = subprocess.run(
+        [sys.executable, script, "--paths", "plain,warp"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "unknown paths ['warp']" in bad.stderr
 
 
 def test_comparison_benchmark_passes_its_gate_and_prints_every_row(tmp_path):
@@ -124,6 +136,9 @@ def test_step_profile_prints_time_per_step_and_the_top_operators(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0].startswith("# tiny, batch 4, path plain, 2 profiled")
     assert float(lines[1].split()[-2]) > 0  # "wall time per step: X ms"
+    # "operators dispatched per step: N (…)": forward, backward and Adam of
+    # the tiny UNet are thousands of operators.
+    assert 1000 < int(lines[2].split(": ")[1].split()[0]) < 10000
     assert "aten::" in out.stdout  # the operator table
     assert json.loads(trace.read_text())["traceEvents"]
     bad = subprocess.run(

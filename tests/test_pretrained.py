@@ -159,3 +159,30 @@ def test_the_model_card_and_the_training_record_describe_the_shipped_file():
         text=True,
     )
     assert card.returncode == 0, card.stdout + card.stderr
+
+
+def test_the_reproduce_command_trains_the_recorded_steps_on_any_card():
+    # The record's command stopped on a time budget; the card's reproduce
+    # command is the same configuration, fixed at the steps it reached.
+    import shlex
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ddpm_lib import train
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import model_card
+
+    run = model_card.training_record()
+
+    def config(command: str):
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "ddpm_lib.train"]
+        return train.config_from_args(train.parser().parse_args(words[3:]))
+
+    recorded = config(run["command"])
+    again = config(model_card.reproduce_command(run))
+    assert recorded.max_minutes is not None and again.max_minutes is None
+    assert again.steps == run["steps"] < recorded.steps
+    assert again == replace(recorded, steps=run["steps"], max_minutes=None)

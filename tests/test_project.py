@@ -174,6 +174,11 @@ def test_plotting_helpers():
         image_grid(torch.zeros(2, 3))
     fig = show_images(x[:, :1], titles=list("abcde"))
     assert len(fig.axes) == 5
+    fig = show_images(x[:4, :1], ncols=2, row_labels=["top", "bottom"])
+    labels = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert labels == [["top"], [], ["bottom"], []]
+    with pytest.raises(ValueError, match="names 1 rows"):
+        show_images(x[:4, :1], ncols=2, row_labels=["top"])
     fig = show_points(torch.zeros(3, 2), torch.ones(3, 2), labels=["a", "b"])
     assert len(fig.axes) == 2
 
