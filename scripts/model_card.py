@@ -9,12 +9,14 @@ run: command, card, minutes), results/pretrained_eval.json (the
     python scripts/model_card.py             # rewrite the card
     python scripts/model_card.py --figure    # also redraw the class grid
     python scripts/model_card.py --check     # fail if the card is stale
+    python scripts/model_card.py --reproduce-command   # print it
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +27,22 @@ CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]  # fmt: skip
+
+
+def reproduce_command(run: dict) -> str:
+    """The training command with the steps it reached and no time budget.
+
+    The recorded run stopped on ``--max-minutes``, so how far the same
+    command gets depends on the card; with ``--steps`` set to the steps it
+    reached, any card trains the same steps (the learning rate warms up and
+    then stays constant, so nothing else depends on the run's length).
+    """
+    words = shlex.split(run["command"])
+    if "--max-minutes" in words:
+        at = words.index("--max-minutes")
+        del words[at : at + 2]
+    words[words.index("--steps") + 1] = str(run["steps"])
+    return shlex.join(words)
 
 
 def draw_grid(per_class: int = 8) -> None:
@@ -41,6 +59,76 @@ def draw_grid(per_class: int = 8) -> None:
     dl.save_png(images, GRID, ncols=per_class)
 
 
+def _seed(command: str) -> str:
+    """The --seed of an evaluation command (0 when it gives none)."""
+    words = shlex.split(command)
+    return words[words.index("--seed") + 1] if "--seed" in words else "0"
+
+
+def _noise_table(ev: dict, agains: list[dict]) -> str:
+    """One row per evaluation of the shipped file: seed, device, figures."""
+    rows = [
+        "  | seed | on | FCD | KID × 10³ | share per class | nearest "
+        "training image (median) |",
+        "  |---|---|---|---|---|---|",
+    ]
+    for report in [ev, *agains]:
+        model, hw = report["model"], report["provenance"]["hardware"]
+        shares = model["class_histogram"]
+        rows.append(
+            f"  | {_seed(report['provenance']['command'])} "
+            f"| {hw.get('gpu') or 'CPU (' + hw['machine'] + ')'} "
+            f"| {model['fcd']:.1f} "
+            f"| {model['kid'][0]:.1f} ± {model['kid'][1]:.1f} "
+            f"| {min(shares):.1%}–{max(shares):.1%} "
+            f"| {model['nearest_train_rms']['median']:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def _noise_summary(ev: dict, agains: list[dict]) -> str:
+    """How far the FCD moved between the evaluations."""
+    import statistics
+
+    fcds = [report["model"]["fcd"] for report in [ev, *agains]]
+    if len(fcds) == 1:
+        return "  Not measured yet."
+    if len(fcds) == 2:
+        return (
+            f"  The two FCDs differ by {abs(fcds[1] - fcds[0]):.1f} (one "
+            "pair, so a first estimate): read a difference of that size "
+            "between two models as noise."
+        )
+    return (
+        f"  The {len(fcds)} FCDs have mean {statistics.mean(fcds):.1f} and "
+        f"standard deviation {statistics.stdev(fcds):.1f}: read differences "
+        "between two models smaller than about three times that as noise."
+    )
+
+
+def _cpu_training(speed: dict, run: dict) -> str:
+    """How long the recorded steps would take at a measured CPU rate."""
+    rates = speed["images_per_s"]
+    path = max(rates, key=lambda name: rates[name]["median"])
+    rate = rates[path]["median"]
+    hours = run["steps"] * run["batch_size"] / rate / 3600
+    hw = speed["provenance"]["hardware"]
+    return (
+        f"A CPU could run it, slowly: "
+        f"`{speed['provenance']['command']}` measured {rate:.0f} images/s "
+        f"(path {path}, the faster one) on {speed['threads']} threads of a "
+        f"{hw['cpu_count']}-core {hw['processor'] or hw['machine']}, so "
+        f"the {run['steps']} steps of batch {run['batch_size']} would take "
+        f"about {hours:.0f} hours there."
+    )
+
+
+def training_record() -> dict:
+    return json.loads(
+        (ROOT / "results" / "runs" / "pretrained_train.json").read_text()
+    )
+
+
 def render() -> str:
     import ddpm_lib as dl
     from ddpm_lib.checkpoint import load_checkpoint
@@ -48,12 +136,20 @@ def render() -> str:
 
     weights = dl.pretrained_path()
     state = load_checkpoint(weights)
-    run = json.loads(
-        (ROOT / "results" / "runs" / "pretrained_train.json").read_text()
-    )
+    run = training_record()
     ev = json.loads((ROOT / "results" / "pretrained_eval.json").read_text())
     cpu = json.loads(
         (ROOT / "results" / "bench" / "cpu_sample.json").read_text()
+    )
+    agains = [
+        json.loads(path.read_text())
+        for path in sorted(ROOT.glob("results/pretrained_eval_cpu_seed*.json"))
+    ]
+    cpu_training = _cpu_training(
+        json.loads(
+            (ROOT / "results" / "bench" / "cpu_train.json").read_text()
+        ),
+        run,
     )
     cpu_rows = {row["guidance"]: row["median"] for row in cpu["rows"]}
     cpu_hw = cpu["provenance"]["hardware"]
@@ -104,9 +200,7 @@ training loss {state["history"][-1]["loss"]:.4f}. Log: `{run["log"]}`.
 
 The run is short on purpose (the budget was minutes of GPU time): the loss
 was still falling, and a longer run of the same command (a larger
-`--max-minutes`) should give a better model. GPU training is not bit-for-bit
-deterministic, so a rerun gives a different model of similar quality; the
-run-to-run spread of its FCD has not been measured yet.
+`--max-minutes`) should give a better model.
 
 ## How good it is
 
@@ -137,6 +231,32 @@ above), drawn on a CPU from this file:
 
 ![Eight samples per Fashion-MNIST class](../../results/figures/pretrained_classes.png)
 
+## Reproducing it
+
+The run above stopped on its time budget, so how many steps the same
+command reaches depends on the card. The same {run["steps"]} steps on any card:
+
+```bash
+{reproduce_command(run)}
+```
+
+(`--steps {run["steps"]}` in place of the time budget: the learning rate warms up
+over {cfg["warmup_steps"]} steps and then stays constant, so nothing else depends on
+the run's length.) How far the figures above move:
+
+- **Another set of samples from this file** (the evaluation's noise): the
+  same evaluation with other seeds.
+
+{_noise_table(ev, agains)}
+
+{_noise_summary(ev, agains)}
+
+- **Another training run** (the training's noise): not measured. GPU
+  training is not bit-for-bit deterministic, so a rerun gives a different
+  model of similar quality; `ONLY=reproduce bash bench/gpu_run.sh OUT`
+  runs the command above on a GPU and evaluates the result the same way.
+  {cpu_training}
+
 ## What it costs on a CPU
 
 `{cpu["provenance"]["command"]}`: {cpu["n"]} class-conditional
@@ -161,7 +281,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true")
     p.add_argument("--figure", action="store_true")
+    p.add_argument("--reproduce-command", action="store_true")
     args = p.parse_args(argv)
+    if args.reproduce_command:
+        print(reproduce_command(training_record()))
+        return 0
     text = render()
     if args.check:
         if not CARD.is_file() or CARD.read_text() != text:
