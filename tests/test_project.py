@@ -220,6 +220,7 @@ def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ddpm_lib/schedules.py" in names and "ddpm_lib/plotting.py" in names
     assert "ddpm_lib/weights/fashion_classifier.pt" in names
+    assert "ddpm_lib/weights/fashion_small_cond.pt" in names  # pretrained
     assert not [n for n in names if n.startswith(("tests/", "book/"))]
 
 
