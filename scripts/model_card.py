@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -88,8 +89,6 @@ def _noise_table(ev: dict, agains: list[dict]) -> str:
 
 def _noise_summary(ev: dict, agains: list[dict]) -> str:
     """How far the FCD moved between the evaluations."""
-    import statistics
-
     fcds = [report["model"]["fcd"] for report in [ev, *agains]]
     if len(fcds) == 1:
         return "  Not measured yet."

@@ -164,16 +164,17 @@ def test_the_model_card_and_the_training_record_describe_the_shipped_file():
 def test_the_reproduce_command_trains_the_recorded_steps_on_any_card():
     # The record's command stopped on a time budget; the card's reproduce
     # command is the same configuration, fixed at the steps it reached.
+    import importlib.util
     import shlex
-    import sys
     from dataclasses import replace
     from pathlib import Path
 
     from ddpm_lib import train
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    import model_card
-
+    script = Path(__file__).resolve().parent.parent / "scripts/model_card.py"
+    spec = importlib.util.spec_from_file_location("model_card", script)
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
     run = model_card.training_record()
 
     def config(command: str):
