@@ -44,7 +44,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch.utils.flop_counter import FlopCounterMode
 
 import ddpm_lib as dl
-from ddpm_lib.runtime import describe_device
+from ddpm_book.modes import by_mode
+from ddpm_lib.device import describe_device
 
 
 def flops(model, x, *extra) -> int:
@@ -427,10 +428,10 @@ UNCONDITIONAL = sorted(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="tiny", choices=UNCONDITIONAL)
-    p.add_argument("--batch-size", type=int, default=dl.by_mode(64, 8))
-    p.add_argument("--steps", type=int, default=dl.by_mode(10, 2))
-    p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
-    p.add_argument("--sample-steps", type=int, default=dl.by_mode(10, 2))
+    p.add_argument("--batch-size", type=int, default=by_mode(64, 8))
+    p.add_argument("--steps", type=int, default=by_mode(10, 2))
+    p.add_argument("--repeats", type=int, default=by_mode(3, 1))
+    p.add_argument("--sample-steps", type=int, default=by_mode(10, 2))
     p.add_argument("--sample-batch", type=int, help="images per sampling call")
     p.add_argument("--no-sampling", action="store_true")
     p.add_argument("--compile", action="store_true", help="compile fast rows")
@@ -623,7 +624,7 @@ def main() -> None:
                 f"{step * 1000 * batches:9.0f}s"
             )
     if args.json:
-        from ddpm_lib.evaluate import write_result
+        from ddpm_lib.evaluation.provenance import write_result
 
         result = {
             "preset": args.preset,

@@ -25,17 +25,18 @@ import time
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.evaluate import write_result
+from ddpm_book.modes import by_mode
+from ddpm_lib.evaluation.provenance import write_result
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=str(dl.pretrained_path()))
-    p.add_argument("--n", type=int, default=dl.by_mode(64, 4))
-    p.add_argument("--steps", type=int, default=dl.by_mode(50, 2))
+    p.add_argument("--n", type=int, default=by_mode(64, 4))
+    p.add_argument("--steps", type=int, default=by_mode(50, 2))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
+    p.add_argument("--repeats", type=int, default=by_mode(3, 1))
     p.add_argument(
         "--guidance", type=float, nargs="+", default=[0.0, 2.0],
         help="guidance weights to time (0 = none)",
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     model, sched, config = dl.load_model(args.checkpoint, device="cpu")
     classes = config.model.num_classes
-    labels = None if classes is None else torch.arange(args.n) % classes
+    labels = dl.class_labels(args.n, classes)
     load_before = os.getloadavg()[0]
     print(
         f"# {args.n} DDIM-{args.steps} samples on {args.threads} CPU threads, "

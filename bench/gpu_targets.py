@@ -30,7 +30,8 @@ from types import SimpleNamespace
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.generate import fast_network
+from ddpm_book.modes import by_mode
+from ddpm_lib.pipeline import fast_network
 
 
 def sync(device) -> None:
@@ -377,12 +378,12 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=str(dl.default_device()))
-    p.add_argument("--n", type=int, default=dl.by_mode(10_000, 8))
-    p.add_argument("--sample-batch", type=int, default=dl.by_mode(2500, 8))
-    p.add_argument("--sample-probe", type=int, default=dl.by_mode(20, 2))
-    p.add_argument("--train-steps", type=int, default=dl.by_mode(30, 1))
-    p.add_argument("--paper-batch", type=int, default=dl.by_mode(128, 2))
-    p.add_argument("--paper-samples", type=int, default=dl.by_mode(256, 2))
+    p.add_argument("--n", type=int, default=by_mode(10_000, 8))
+    p.add_argument("--sample-batch", type=int, default=by_mode(2500, 8))
+    p.add_argument("--sample-probe", type=int, default=by_mode(20, 2))
+    p.add_argument("--train-steps", type=int, default=by_mode(30, 1))
+    p.add_argument("--paper-batch", type=int, default=by_mode(128, 2))
+    p.add_argument("--paper-samples", type=int, default=by_mode(256, 2))
     p.add_argument(
         "--compile-paper",
         action="store_true",
@@ -397,7 +398,7 @@ def main(argv=None) -> int:
     def save() -> None:  # after every part: a time-out keeps what ran
         if not args.json:
             return
-        from ddpm_lib.evaluate import write_result
+        from ddpm_lib.evaluation.provenance import write_result
 
         write_result(
             args.json, results, "python bench/gpu_targets.py " + " ".join(argv)

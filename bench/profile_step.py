@@ -32,7 +32,8 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import ddpm_lib as dl
-from ddpm_lib.runtime import describe_device
+from ddpm_book.modes import by_mode
+from ddpm_lib.device import describe_device
 
 # Host-side calls that start work on the GPU: one per kernel, or one per
 # replayed graph.
@@ -73,12 +74,12 @@ def device_time_us(event) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default=dl.by_mode("fashion", "tiny"))
-    p.add_argument("--batch-size", type=int, default=dl.by_mode(128, 4))
+    p.add_argument("--preset", default=by_mode("fashion", "tiny"))
+    p.add_argument("--batch-size", type=int, default=by_mode(128, 4))
     p.add_argument(
         "--path", choices=["plain", "fast", "graph"], default="fast"
     )
-    p.add_argument("--steps", type=int, default=dl.by_mode(10, 2))
+    p.add_argument("--steps", type=int, default=by_mode(10, 2))
     p.add_argument("--device", default=str(dl.default_device()))
     p.add_argument("--rows", type=int, default=12, help="operators listed")
     p.add_argument("--trace", help="also write a Chrome trace here")
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
         model_cfg.image_size,
     )
     x = torch.rand(n, c, size, size, device=device) * 2 - 1
-    labels = torch.arange(n, device=device) % (model_cfg.num_classes or 10)
+    labels = dl.class_labels(n, model_cfg.num_classes or 10, device=device)
     config = dl.TrainConfig(
         model=model_cfg, batch_size=args.batch_size, warmup_steps=0
     )

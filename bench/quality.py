@@ -21,9 +21,10 @@ import time
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.classifier import load_classifier
-from ddpm_lib.evaluate import write_result
-from ddpm_lib.metrics import fcd, kid
+from ddpm_book.modes import by_mode
+from ddpm_lib.evaluation.classifier import load_classifier
+from ddpm_lib.evaluation.metrics import fcd, kid
+from ddpm_lib.evaluation.provenance import write_result
 
 # (sampler, steps, guidance, conditional)
 STEPS = [("ddim", s, 0.0, True) for s in (10, 20, 50, 100)] + [
@@ -57,14 +58,14 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--n", type=int, default=dl.by_mode(2000, 20))
+    p.add_argument("--n", type=int, default=by_mode(2000, 20))
     p.add_argument(
         "--rows", choices=["steps", "guidance", "all"], default="all"
     )
     p.add_argument(
         "--max-steps",
         type=int,
-        default=dl.by_mode(1000, 10),
+        default=by_mode(1000, 10),
         help="skip rows with more sampler steps (smoke runs)",
     )
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         dl.load_images("fashion_mnist", split="test").pixels[: args.n]
     )
     classifier = load_classifier()
-    labels = torch.arange(args.n, device=device) % config.model.num_classes
+    labels = dl.class_labels(args.n, config.model.num_classes, device=device)
     results = []
     print(
         f"{'sampler':8s} {'steps':>5s} {'w':>4s} {'labels':>7s} "

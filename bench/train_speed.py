@@ -25,7 +25,8 @@ from dataclasses import replace
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.evaluate import write_result
+from ddpm_book.modes import by_mode
+from ddpm_lib.evaluation.provenance import write_result
 
 PATHS = {
     "plain": {},
@@ -53,8 +54,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="tiny", choices=sorted(dl.PRESETS))
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=dl.by_mode(20, 3))
-    p.add_argument("--repeats", type=int, default=dl.by_mode(3, 1))
+    p.add_argument("--steps", type=int, default=by_mode(20, 3))
+    p.add_argument("--repeats", type=int, default=by_mode(3, 1))
     p.add_argument("--paths", default=",".join(PATHS))
     p.add_argument("--device", default=str(dl.default_device()))
     p.add_argument("--threads", type=int, help="torch threads (CPU)")
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
         n, model_cfg.image_channels, model_cfg.image_size,
         model_cfg.image_size, device=device,
     ) * 2 - 1  # fmt: skip
-    labels = torch.arange(n, device=device) % (model_cfg.num_classes or 10)
+    labels = dl.class_labels(n, model_cfg.num_classes or 10, device=device)
     data = dl.DeviceDataset(x, labels)
     base = dl.TrainConfig(
         model=model_cfg, batch_size=args.batch_size, warmup_steps=0

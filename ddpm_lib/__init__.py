@@ -2,39 +2,14 @@
 
 Ho, Jain & Abbeel (2020), arXiv:2006.11239v2. Timesteps follow the paper:
 1 ≤ t ≤ T, and a schedule's index 0 is the clean data (see
-:mod:`ddpm_lib.schedules`). Everything a chapter or a user needs is
+:mod:`ddpm_lib.diffusion.schedules`). Everything a chapter or a user needs is
 importable from here; plotting lives in modules this package does not
 import.
 """
 
-from ddpm_lib import interop
-from ddpm_lib.bound import (
-    BoundTerms,
-    discretized_gaussian_log_likelihood,
-    normal_kl,
-    prior_bpd,
-    vlb_bpd,
-    vlb_term_bpd,
-)
-from ddpm_lib.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-)
-from ddpm_lib.data import (
-    DataNotFoundError,
-    DeviceDataset,
-    Images,
-    image_grid,
-    load_images,
-    model_to_pixels,
-    pixels_to_model,
-    save_png,
-)
-from ddpm_lib.ema import EMA
-from ddpm_lib.embedding import timestep_embedding
-from ddpm_lib.explore import explore, progress
-from ddpm_lib.forward import (
+from ddpm_lib.device import default_device
+from ddpm_lib.diffusion import interop
+from ddpm_lib.diffusion.forward import (
     Prediction,
     eps_from_prediction,
     eps_from_v,
@@ -46,12 +21,19 @@ from ddpm_lib.forward import (
     x0_from_eps,
     x0_from_v,
 )
-from ddpm_lib.generate import eps_model, generate
-from ddpm_lib.guidance import guided_eps
-from ddpm_lib.losses import loss_simple, sample_timesteps, training_target
-from ddpm_lib.pretrained import load_pretrained, pretrained_path
-from ddpm_lib.project import __version__
-from ddpm_lib.reverse import (
+from ddpm_lib.diffusion.guidance import guided_eps
+from ddpm_lib.diffusion.objective import (
+    BoundTerms,
+    discretized_gaussian_log_likelihood,
+    loss_simple,
+    normal_kl,
+    prior_bpd,
+    sample_timesteps,
+    training_target,
+    vlb_bpd,
+    vlb_term_bpd,
+)
+from ddpm_lib.diffusion.posterior import (
     Variance,
     ddim_sigma,
     ddim_step,
@@ -60,15 +42,14 @@ from ddpm_lib.reverse import (
     q_posterior,
     reverse_variance,
 )
-from ddpm_lib.runtime import by_mode, default_device, fast_mode
-from ddpm_lib.sampling import (
+from ddpm_lib.diffusion.sampling import (
     SampleStep,
     ddim_sample,
     ddim_timesteps,
     ddpm_sample,
     final_sample,
 )
-from ddpm_lib.schedules import (
+from ddpm_lib.diffusion.schedules import (
     Schedule,
     append_dims,
     cosine_schedule,
@@ -78,27 +59,46 @@ from ddpm_lib.schedules import (
     sigmoid_schedule,
     timesteps,
 )
-from ddpm_lib.toy import (
+from ddpm_lib.diffusion.toy import (
     GaussianMixture,
     eight_gaussians,
     swiss_roll,
     two_moons,
 )
-from ddpm_lib.trainer import (
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
+from ddpm_lib.io.checkpoint import (
+    CheckpointError,
     export_model,
+    load_checkpoint,
     load_model,
+    save_checkpoint,
 )
-from ddpm_lib.unet import PRESETS, UNet, UNetConfig, unet_config
+from ddpm_lib.io.data import (
+    DataNotFoundError,
+    DeviceDataset,
+    Images,
+    load_images,
+)
+from ddpm_lib.io.images import (
+    image_grid,
+    model_to_pixels,
+    pixels_to_model,
+    save_png,
+)
+from ddpm_lib.io.pretrained import load_pretrained, pretrained_path
+from ddpm_lib.networks.embedding import timestep_embedding
+from ddpm_lib.networks.unet import PRESETS, UNet, UNetConfig, unet_config
+from ddpm_lib.pipeline import class_labels, eps_model, generate
+from ddpm_lib.project import __version__
+from ddpm_lib.training.config import TrainConfig
+from ddpm_lib.training.ema import EMA
+from ddpm_lib.training.trainer import Trainer, TrainingDiverged
 
 __all__ = [
     "__version__",
     "append_dims",
     "BoundTerms",
-    "by_mode",
     "CheckpointError",
+    "class_labels",
     "cosine_schedule",
     "DataNotFoundError",
     "ddim_sample",
@@ -116,8 +116,6 @@ __all__ = [
     "eps_from_v",
     "eps_from_x0",
     "eps_model",
-    "explore",
-    "fast_mode",
     "final_sample",
     "GaussianMixture",
     "generate",
@@ -140,7 +138,6 @@ __all__ = [
     "Prediction",
     "PRESETS",
     "prior_bpd",
-    "progress",
     "q_chain",
     "q_posterior",
     "q_sample",

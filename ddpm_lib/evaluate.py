@@ -19,140 +19,26 @@ commit, the hardware and the hashes of the checkpoint and the classifier.
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
-import json
-import os
-import platform
-import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-from ddpm_lib.bound import vlb_bpd
-from ddpm_lib.checkpoint import CheckpointError
-from ddpm_lib.classifier import load_classifier, weights_path
-from ddpm_lib.data import (
-    DataNotFoundError,
-    load_images,
-    model_to_pixels,
-    pixels_to_model,
-)
-from ddpm_lib.generate import generate
-from ddpm_lib.metrics import (
+from ddpm_lib.device import default_device
+from ddpm_lib.diffusion.objective import vlb_bpd
+from ddpm_lib.evaluation.classifier import load_classifier
+from ddpm_lib.evaluation.metrics import (
     class_histogram,
     fcd,
     kid,
     nearest_neighbour_distances,
 )
-from ddpm_lib.runtime import default_device
+from ddpm_lib.evaluation.provenance import write_result
+from ddpm_lib.io.checkpoint import CheckpointError, load_model
+from ddpm_lib.io.data import DataNotFoundError, load_images
+from ddpm_lib.io.images import model_to_pixels, pixels_to_model
+from ddpm_lib.pipeline import class_labels, generate
 
-__all__ = [
-    "provenance",
-    "reference_report",
-    "sha256",
-    "verify_result",
-    "write_result",
-]
-
-
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _commit() -> str | None:
-    """The git commit of this code (or $DDPM_COMMIT in a copy without git)."""
-    if os.environ.get("DDPM_COMMIT"):
-        return os.environ["DDPM_COMMIT"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def provenance(
-    command: str, *, checkpoint: str | os.PathLike | None = None
-) -> dict:
-    """Where a result comes from: command, commit, hardware, hashes."""
-    device = default_device()
-    hardware = {
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        hardware["gpu"] = torch.cuda.get_device_name(device)
-    return {
-        "command": command,
-        "commit": _commit(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(
-            timespec="seconds"
-        ),
-        "hardware": hardware,
-        "torch": torch.__version__,
-        "classifier_sha256": sha256(weights_path()),
-        "checkpoint": None if checkpoint is None else str(checkpoint),
-        "checkpoint_sha256": None
-        if checkpoint is None
-        else sha256(checkpoint),
-    }
-
-
-def write_result(
-    path: str | os.PathLike | None,
-    result: dict,
-    command: str,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-) -> str:
-    """Stamp ``result`` with its provenance; write it as JSON to ``path``.
-
-    Returns the JSON text (also when ``path`` is None: nothing is written).
-    """
-    result["provenance"] = provenance(command, checkpoint=checkpoint)
-    text = json.dumps(result, indent=1)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n")
-    return text
-
-
-def verify_result(path: str | os.PathLike, root: str | os.PathLike) -> None:
-    """Raise ValueError if a result file no longer matches its inputs.
-
-    The shipped classifier must be the one it was computed with, and a
-    checkpoint it names (relative to ``root``) must have the recorded hash.
-    """
-    result = json.loads(Path(path).read_text())
-    prov = result["provenance"]
-    if prov["classifier_sha256"] != sha256(weights_path()):
-        raise ValueError(
-            f"{path} was computed with another evaluation classifier; "
-            f"rerun: {prov['command']}"
-        )
-    if prov.get("checkpoint"):
-        checkpoint = Path(root) / prov["checkpoint"]
-        if not checkpoint.is_file() or (
-            sha256(checkpoint) != prov["checkpoint_sha256"]
-        ):
-            raise ValueError(
-                f"{path} describes {prov['checkpoint']}, which is missing or "
-                f"has changed; rerun: {prov['command']}"
-            )
+__all__ = ["reference_report"]
 
 
 def _distances(real, fake, classifier) -> dict:
@@ -178,14 +64,10 @@ def reference_report(n: int, *, seed: int = 0) -> dict:
 
 
 def model_report(args) -> dict:
-    from ddpm_lib.trainer import load_model
-
     device = torch.device(args.device) if args.device else default_device()
     model, sched, config = load_model(args.checkpoint, device=device)
     classes = config.model.num_classes
-    labels = None
-    if classes is not None:
-        labels = torch.arange(args.n, device=device) % classes
+    labels = class_labels(args.n, classes, device=device)
     g = torch.Generator(device).manual_seed(args.seed)
     samples = generate(
         model,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ddpm_lib.checkpoint import CheckpointError
-from ddpm_lib.trainer import export_model
+from ddpm_lib.io.checkpoint import CheckpointError, export_model
 
 
 def main(argv=None) -> int:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import torch
 
-from ddpm_lib.checkpoint import CheckpointError
-from ddpm_lib.data import save_png
-from ddpm_lib.generate import generate
-from ddpm_lib.runtime import default_device
-from ddpm_lib.trainer import load_model
+from ddpm_lib.device import default_device
+from ddpm_lib.io.checkpoint import CheckpointError, load_model
+from ddpm_lib.io.images import save_png
+from ddpm_lib.pipeline import class_labels, generate
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,7 +89,7 @@ def run(args) -> int:
         labels = (
             torch.full((args.n,), args.label, device=device)
             if args.label is not None
-            else torch.arange(args.n, device=device) % classes
+            else class_labels(args.n, classes, device=device)
         )
     elif args.guidance:
         raise ValueError("--guidance needs labels; drop --unconditional")

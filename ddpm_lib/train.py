@@ -15,24 +15,19 @@ samples_<step>.png grids drawn from the EMA weights.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from ddpm_lib.checkpoint import CheckpointError, load_checkpoint
-from ddpm_lib.data import DataNotFoundError, DeviceDataset, load_images
-from ddpm_lib.runtime import by_mode
-from ddpm_lib.trainer import (
-    CHECKPOINT,
-    RESUMABLE,
-    SCHEDULES,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    distributed_from_env,
-)
-from ddpm_lib.unet import PRESETS, unet_config
+from ddpm_lib.io.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint
+from ddpm_lib.io.data import DataNotFoundError, DeviceDataset, load_images
+from ddpm_lib.networks.unet import PRESETS, unet_config
+from ddpm_lib.training.config import RESUMABLE, SCHEDULES, TrainConfig
+from ddpm_lib.training.distributed import distributed_from_env
+from ddpm_lib.training.trainer import Trainer, TrainingDiverged
 
 DEFAULTS = TrainConfig()
 
@@ -126,7 +121,9 @@ def parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every)
     out.add_argument(
-        "--no-progress", action="store_true", help="no progress bar"
+        "--no-progress",
+        action="store_true",
+        help="print a line per --log-every steps instead of a progress line",
     )
     return p
 
@@ -148,13 +145,37 @@ def config_from_args(args) -> TrainConfig:
     names = {f.name for f in fields(TrainConfig)} - {"model"}
     values = {k: getattr(args, k) for k in names if hasattr(args, k)}
     values = {k: v for k, v in values.items() if v is not None}
-    values.setdefault("steps", by_mode(DEFAULTS.steps, 20))
     return TrainConfig(model=model, **values)
 
 
-def _print(record: dict) -> None:
+class ProgressLine:
+    """A progress line on stderr, redrawn at most twice a second; the
+    trainer calls it as it would call ``tqdm`` (the library needs none)."""
+
+    def __init__(self, *, total: int, initial: int, desc: str, unit: str):
+        self.n, self.total, self.desc, self.unit = initial, total, desc, unit
+        self.postfix, self.shown = "", 0.0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.shown >= 0.5 or self.n == self.total:
+            self.shown = time.monotonic()
+            sys.stderr.write(
+                f"\r{self.desc}: {self.n}/{self.total} {self.unit}s"
+                f"{self.postfix}"
+            )
+            sys.stderr.flush()
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = "".join(f", {k} {v}" for k, v in values.items())
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _print(record: dict, *, steps: int) -> None:
     print(
-        f"step {record['step']}: loss {record['loss']:.4f}, grad norm "
+        f"step {record['step']}/{steps}: loss {record['loss']:.4f}, grad norm "
         f"{record['grad_norm']:.3f}, {record['images_per_s']:.0f} images/s",
         flush=True,
     )
@@ -191,8 +212,10 @@ def run(args) -> int:
         data = DeviceDataset.from_images(
             images, device, limit=config.data_limit
         )
-        progress = not args.no_progress
-        hooks = {"progress": progress, "on_log": None if progress else _print}
+        if args.no_progress:
+            hooks = {"on_log": functools.partial(_print, steps=config.steps)}
+        else:
+            hooks = {"progress": ProgressLine}
         if args.resume:
             trainer = Trainer.resume(checkpoint, data, config=config, **hooks)
         else:

@@ -8,7 +8,7 @@ blocked, as on a classroom machine without internet. A page fails when:
   anything outside the site (a CDN, a font, an analytics script);
 * it has math that MathJax did not typeset, or typeset as an error (a TeX
   error or an undefined macro);
-* one of its explorers (``ddpm_lib.explore``) does not answer: every
+* one of its explorers (``ddpm_book.explorer``) does not answer: every
   control is moved through all its values, and after each move the image
   must be the precomputed frame of the values shown, the value labels and
   the alternative text must name those values, the picture must decode,

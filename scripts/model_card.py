@@ -130,8 +130,8 @@ def training_record() -> dict:
 
 def render() -> str:
     import ddpm_lib as dl
-    from ddpm_lib.checkpoint import load_checkpoint
-    from ddpm_lib.evaluate import sha256
+    from ddpm_lib.evaluation.provenance import sha256
+    from ddpm_lib.io.checkpoint import load_checkpoint
 
     weights = dl.pretrained_path()
     state = load_checkpoint(weights)

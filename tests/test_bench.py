@@ -74,7 +74,7 @@ def test_comparison_benchmark_passes_its_gate_and_prints_every_row(tmp_path):
 
 def test_quality_sweep_scores_rows_with_provenance(tmp_path):
     import ddpm_lib as dl
-    from ddpm_lib.evaluate import sha256
+    from ddpm_lib.evaluation.provenance import sha256
 
     result = tmp_path / "quality.json"
     out = subprocess.run(

@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from ddpm_lib import data, sample, train
+from ddpm_lib import sample, train
+from ddpm_lib.io import data
 
 
 def cli(module, *args):

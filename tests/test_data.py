@@ -10,7 +10,7 @@ import torch
 import torchvision
 
 import ddpm_lib as dl
-from ddpm_lib import data
+from ddpm_lib.io import data
 
 
 def write_idx(path, array, *, compress):

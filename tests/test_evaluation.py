@@ -8,8 +8,13 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib import evaluate, metrics
-from ddpm_lib.classifier import accuracy, load_classifier, weights_path
+from ddpm_lib import evaluate
+from ddpm_lib.evaluation import metrics, provenance
+from ddpm_lib.evaluation.classifier import (
+    accuracy,
+    load_classifier,
+    weights_path,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,18 +171,20 @@ def test_evaluate_a_checkpoint_end_to_end(tmp_path, fashion_mnist_test):
         model["bits_per_dim"]["n"] == 4 and model["bits_per_dim"]["total"] > 0
     )
     prov = report["provenance"]
-    assert prov["checkpoint_sha256"] == evaluate.sha256(run / "checkpoint.pt")
-    evaluate.verify_result(out, "/")
+    assert prov["checkpoint_sha256"] == provenance.sha256(
+        run / "checkpoint.pt"
+    )
+    provenance.verify_result(out, "/")
     (run / "checkpoint.pt").write_bytes(b"changed")
     with pytest.raises(ValueError, match="has changed"):
-        evaluate.verify_result(out, "/")
+        provenance.verify_result(out, "/")
 
 
 def test_committed_results_match_what_they_describe():
     results = sorted((ROOT / "results").glob("*.json"))
     assert results, "the reference results are committed"
     for path in results:
-        evaluate.verify_result(path, ROOT)
+        provenance.verify_result(path, ROOT)
 
 
 def test_evaluate_refuses_bad_arguments(capsys, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib import exercises as ex
+from ddpm_book import exercises as ex
 
 
 def col(v, x):

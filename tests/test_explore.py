@@ -19,11 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import ddpm_lib as dl  # noqa: E402
-from ddpm_lib.explore import Explorer, explore, progress  # noqa: E402
+from ddpm_book.explorer import Explorer, explore, progress  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# The module itself: ``ddpm_lib.explore`` is the function once exported.
-explore_module = importlib.import_module("ddpm_lib.explore")
+# The module itself: ``ddpm_book.explorer`` is the function once exported.
+explore_module = importlib.import_module("ddpm_book.explorer")
 
 
 @pytest.fixture(autouse=True)
@@ -392,7 +392,7 @@ def test_frame_returns_the_figure_render_drew():
 
 
 def test_explore_is_importable_every_way_the_book_spells_it():
-    import ddpm_lib.explore as spelled  # the function, once exported
+    import ddpm_book.explorer as spelled  # the function, once exported
 
     assert dl.explore is explore and dl.progress is progress
     assert spelled.explore is explore and spelled.progress is progress
@@ -499,7 +499,7 @@ def test_static_without_ipywidgets(live, tmp_path):
         "sys.meta_path.insert(0, Block())\n"
         "import matplotlib; matplotlib.use('Agg')\n"
         "import matplotlib.pyplot as plt\n"
-        "from ddpm_lib.explore import explore\n"
+        "from ddpm_book.explorer import explore\n"
         "ex = explore(lambda t: plt.figure(), {'t': [1, 2]})\n"
         "print(ex._repr_html_()[:30])\n"
     )

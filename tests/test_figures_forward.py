@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib import figures_forward as ff
-from ddpm_lib.moments import chain_moments
+from ddpm_book import forward as ff
+from ddpm_book.moments import chain_moments
 
 matplotlib.use("Agg")
 
@@ -136,7 +136,7 @@ def test_variance_figure_plots_the_chain_moments(sched):
 
 
 def test_schedule_frames_are_valid_explorer_frames(image):
-    from ddpm_lib.explore import explore
+    from ddpm_book.explorer import explore
 
     x0, eps = image
     t_values = [0, 0.5, 1.0]

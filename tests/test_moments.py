@@ -7,7 +7,7 @@ import torch
 from conftest import all_schedules
 
 import ddpm_lib as dl
-from ddpm_lib.moments import chain_moments, check_moments, z_tolerance
+from ddpm_book.moments import chain_moments, check_moments, z_tolerance
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "quadratic", "sigmoid"])

@@ -1,6 +1,6 @@
 """The notation page's translation table matches the code.
 
-The table (ddpm_lib.notation.TABLE) is checked three ways: ddpm_lib's
+The table (ddpm_book.notation.TABLE) is checked three ways: ddpm_lib's
 column against the library itself, the seed's column against the
 Annotated-Diffusion-style arrays written out with 0-based indexing, and
 diffusers' column against a real diffusers.DDPMScheduler. The checker is
@@ -14,8 +14,8 @@ import torch
 from conftest import require
 
 import ddpm_lib as dl
-from ddpm_lib import notation
-from ddpm_lib.notation import TABLE, Kind, Row
+from ddpm_book import notation
+from ddpm_book.notation import TABLE, Kind, Row
 
 T = 1000
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.checkpoint import CheckpointError
+from ddpm_lib import TrainConfig, Trainer, export_model, load_model
 from ddpm_lib.export import main as export_main
-from ddpm_lib.generate import fast_network
-from ddpm_lib.trainer import TrainConfig, Trainer, export_model, load_model
-from ddpm_lib.unet import unet_config
+from ddpm_lib.io.checkpoint import CheckpointError
+from ddpm_lib.networks.unet import unet_config
+from ddpm_lib.pipeline import fast_network
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def run(tmp_path_factory):
         checkpoint_every=0,
         ema_decay=0.5,
     )
-    Trainer(cfg, data, out_dir=out, progress=False).train()
+    Trainer(cfg, data, out_dir=out).train()
     return out / "checkpoint.pt"
 
 
@@ -123,7 +123,7 @@ def test_the_pretrained_model_draws_the_class_it_is_asked_for():
     On 2,000 samples the agreement is 0.78 at DDIM-20 without guidance
     (results/logs/gpu_run_3.txt); 40 samples carry about ±7% noise.
     """
-    from ddpm_lib.classifier import load_classifier
+    from ddpm_lib.evaluation.classifier import load_classifier
 
     model, sched, config = dl.load_pretrained()
     classifier = load_classifier()
@@ -148,7 +148,7 @@ def test_the_model_card_and_the_training_record_describe_the_shipped_file():
     import sys
     from pathlib import Path
 
-    from ddpm_lib.evaluate import sha256
+    from ddpm_lib.evaluation.provenance import sha256
 
     root = Path(__file__).resolve().parent.parent
     run = json.loads((root / "results/runs/pretrained_train.json").read_text())

@@ -12,6 +12,7 @@ import yaml
 from conftest import require
 
 import ddpm_lib as dl
+from ddpm_book.modes import by_mode, fast_mode
 from ddpm_lib import project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,14 +146,14 @@ def test_every_notebook_is_in_the_table_of_contents():
 
 def test_fast_mode_and_devices(monkeypatch):
     monkeypatch.delenv("DDPM_FAST", raising=False)
-    assert not dl.fast_mode() and dl.by_mode(10, 2) == 10
+    assert not fast_mode() and by_mode(10, 2) == 10
     monkeypatch.setenv("DDPM_FAST", "1")
-    assert dl.fast_mode() and dl.by_mode(10, 2) == 2
+    assert fast_mode() and by_mode(10, 2) == 2
     monkeypatch.setenv("DDPM_FAST", "maybe")
     with pytest.raises(ValueError, match="DDPM_FAST"):
-        dl.fast_mode()
+        fast_mode()
     assert isinstance(dl.default_device(), torch.device)
-    from ddpm_lib.runtime import describe_device
+    from ddpm_lib.device import describe_device
 
     threads = torch.get_num_threads()
     cpu = describe_device(torch.device("cpu"))
@@ -163,7 +164,7 @@ def test_plotting_helpers():
     import matplotlib
 
     matplotlib.use("Agg")
-    from ddpm_lib.plotting import image_grid, show_images, show_points
+    from ddpm_book.plotting import image_grid, show_images, show_points
 
     x = torch.linspace(-1, 1, 5 * 3 * 4 * 2).reshape(5, 3, 4, 2)
     grid = image_grid(x, ncols=2)
@@ -225,7 +226,7 @@ def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
 
 
 def test_show_source_displays_the_function_that_ran():
-    from ddpm_lib.notebook import show_source
+    from ddpm_book.notebook import show_source
 
     code = show_source(dl.q_sample)
     assert "def q_sample(" in code.data and "Eq. (4)" in code.data
@@ -234,7 +235,7 @@ def test_show_source_displays_the_function_that_ran():
 def test_result_files_are_found_from_any_folder_of_the_checkout(
     monkeypatch,
 ):
-    from ddpm_lib.notebook import load_result
+    from ddpm_book.notebook import load_result
 
     monkeypatch.chdir(ROOT / "book")
     reference = load_result("fashion_reference.json")

@@ -1,7 +1,7 @@
 """Cross-check against an independent implementation: Hugging Face diffusers.
 
 diffusers indexes steps from 0, so its timestep k is our t = k + 1; the
-conversion goes through ddpm_lib.interop only. diffusers keeps its
+conversion goes through ddpm_lib.diffusion.interop only. diffusers keeps its
 schedule in float32, hence the float32 tolerances.
 """
 
@@ -10,7 +10,7 @@ import torch
 from conftest import require
 
 import ddpm_lib as dl
-from ddpm_lib.interop import from_zero_based, to_zero_based
+from ddpm_lib.diffusion.interop import from_zero_based, to_zero_based
 
 diffusers = require("diffusers")
 

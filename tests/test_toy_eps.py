@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.toy_eps import eps_errors
-from ddpm_lib.toy_train import train_toy
+from ddpm_book.objective import train_toy
+from ddpm_book.toy_eps import eps_errors
 
 
 def one_gaussian(std: float, dim: int = 2) -> dl.GaussianMixture:

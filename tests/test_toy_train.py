@@ -1,8 +1,8 @@
 """The toy ε-network and its trainer: it really learns the optimal ε.
 
 For a Gaussian mixture the best possible noise prediction is known in
-closed form, ε*(x_t, t) = E[ε | x_t] (ddpm_lib.toy). Because ε* is that
-conditional mean, the loss of any predictor f splits exactly into
+closed form, ε*(x_t, t) = E[ε | x_t] (ddpm_lib.diffusion.toy). Because ε* is
+that conditional mean, the loss of any predictor f splits exactly into
 
     E‖ε − f(x_t)‖² = E‖ε − ε*(x_t)‖² + E‖f(x_t) − ε*(x_t)‖²,
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.toy_train import (
+from ddpm_book.objective import (
     ToyEpsMLP,
     component_posterior,
     optimal_loss,

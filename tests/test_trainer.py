@@ -8,15 +8,16 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.checkpoint import (
+from ddpm_lib import TrainConfig, Trainer, TrainingDiverged, load_model
+from ddpm_lib.io.checkpoint import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
-from ddpm_lib.ema import EMA
-from ddpm_lib.generate import generate
-from ddpm_lib.trainer import TrainConfig, Trainer, TrainingDiverged, load_model
-from ddpm_lib.unet import unet_config
+from ddpm_lib.networks.unet import unet_config
+from ddpm_lib.pipeline import generate
+from ddpm_lib.training.ema import EMA
+from ddpm_lib.training.step import GraphStep, build_step, optimizer_options
 
 
 def small_data(n=64, seed=0):
@@ -42,9 +43,7 @@ def params(model):
 
 
 def test_training_lowers_the_loss():
-    trainer = Trainer(
-        config(steps=40, log_every=10, lr=1e-3), small_data(), progress=False
-    )
+    trainer = Trainer(config(steps=40, log_every=10, lr=1e-3), small_data())
     history = trainer.train()
     assert [r["step"] for r in history] == [10, 20, 30, 40]
     assert history[-1]["loss"] < history[0]["loss"]
@@ -52,17 +51,14 @@ def test_training_lowers_the_loss():
 
 
 def test_resuming_continues_the_same_run(tmp_path):
-    straight = Trainer(config(steps=6), small_data(), progress=False)
+    straight = Trainer(config(steps=6), small_data())
     straight.train()
-    first = Trainer(
-        config(steps=3), small_data(), out_dir=tmp_path, progress=False
-    )
+    first = Trainer(config(steps=3), small_data(), out_dir=tmp_path)
     first.train()
     resumed = Trainer.resume(
         tmp_path / "checkpoint.pt",
         small_data(),
         config=config(steps=6),
-        progress=False,
     )
     assert resumed.step == 3
     resumed.train()
@@ -84,8 +80,8 @@ def test_resuming_continues_the_same_run(tmp_path):
     ids=["channels_last", "fused_optimizer", "bf16_autocast"],
 )
 def test_speed_paths_compute_what_the_plain_path_computes(switch, tol):
-    plain = Trainer(config(steps=3), small_data(), progress=False)
-    fast = Trainer(config(steps=3, **switch), small_data(), progress=False)
+    plain = Trainer(config(steps=3), small_data())
+    fast = Trainer(config(steps=3, **switch), small_data())
     losses = [plain.train_step()[0].item() for _ in range(3)]
     fast_losses = [fast.train_step()[0].item() for _ in range(3)]
     assert fast_losses == pytest.approx(losses, rel=tol, abs=tol)
@@ -96,8 +92,8 @@ def test_speed_paths_compute_what_the_plain_path_computes(switch, tol):
 
 
 def test_compiled_network_computes_what_the_eager_one_computes():
-    plain = Trainer(config(), small_data(), progress=False)
-    compiled = Trainer(config(compile=True), small_data(), progress=False)
+    plain = Trainer(config(), small_data())
+    compiled = Trainer(config(compile=True), small_data())
     for _ in range(2):
         a, b = plain.train_step()[0], compiled.train_step()[0]
         assert b.item() == pytest.approx(a.item(), rel=1e-4, abs=1e-5)
@@ -146,12 +142,14 @@ def test_ema_with_a_device_tensor_weight_updates_as_with_a_number():
 
 def test_the_cuda_graph_switch_is_refused_where_it_cannot_work(monkeypatch):
     with pytest.raises(ValueError, match="CUDA GPU.*Drop --cuda-graph"):
-        Trainer(config(cuda_graph=True), small_data(), progress=False)
+        Trainer(config(cuda_graph=True), small_data())
     with pytest.raises(ValueError, match="one of compile and cuda_graph"):
         config(cuda_graph=True, compile=True)
-    monkeypatch.setattr("ddpm_lib.trainer._distributed", lambda: (0, 2))
+    monkeypatch.setattr(
+        "ddpm_lib.training.trainer.rank_and_world", lambda: (0, 2)
+    )
     with pytest.raises(ValueError, match="drop --cuda-graph under torchrun"):
-        Trainer(config(cuda_graph=True), small_data(), progress=False)
+        Trainer(config(cuda_graph=True), small_data())
 
 
 class ReplayGraph:
@@ -178,21 +176,29 @@ def test_the_graph_step_feeds_each_replay_the_new_batch_lr_and_ema_weight(
     # as device tensors refilled in place, eager warm-up steps, one capture
     # — run on the CPU, where replaying means running the recorded step.
     cfg = config(steps=8, warmup_steps=4, ema_decay=0.9, fused_optimizer=True)
-    eager = Trainer(cfg, small_data(), progress=False)
-    graphed = Trainer(cfg, small_data(), progress=False)
-    graphed.config = replace(cfg, cuda_graph=True)  # past the GPU check
+    eager = Trainer(cfg, small_data())
+    graphed = Trainer(cfg, small_data())
+    graph_cfg = replace(cfg, cuda_graph=True)  # past the GPU check
     graphed.optimizer = torch.optim.Adam(
-        graphed.model.parameters(), lr=cfg.lr, **graphed._optimizer_options()
+        graphed.model.parameters(), lr=cfg.lr, **optimizer_options(graph_cfg)
     )
-    graphed._set_lr(cfg.lr)
+    graphed.step_fn = build_step(
+        graph_cfg,
+        graphed.sched,
+        model=graphed.model,
+        net=graphed.model,
+        optimizer=graphed.optimizer,
+        ema=graphed.ema,
+    )
+    assert isinstance(graphed.step_fn, GraphStep)
     captured = []
 
     def capture(body):
         captured.append(ReplayGraph(body))
         return captured[-1], captured[-1].out
 
-    monkeypatch.setattr(graphed, "_capture", capture)
-    monkeypatch.setattr(graphed, "_on_side_stream", lambda body: body())
+    monkeypatch.setattr(graphed.step_fn, "capture", capture)
+    monkeypatch.setattr(graphed.step_fn, "on_side_stream", lambda body: body())
     for _ in range(8):
         a = eager.train_step()[0].item()
         b = graphed.train_step()[0].item()
@@ -209,13 +215,12 @@ def test_the_graph_step_feeds_each_replay_the_new_batch_lr_and_ema_weight(
 def test_a_checkpoint_resumes_under_other_optimizer_switches(tmp_path):
     # A run saved by a GPU with the fused, capturable Adam of the CUDA-graph
     # step (learning rate as a tensor) continues on a CPU with plain Adam.
-    straight = Trainer(config(steps=6), small_data(), progress=False)
+    straight = Trainer(config(steps=6), small_data())
     straight.train()
     first = Trainer(
         config(steps=3, fused_optimizer=True),
         small_data(),
         out_dir=tmp_path,
-        progress=False,
     )
     first.train()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
@@ -226,7 +231,6 @@ def test_a_checkpoint_resumes_under_other_optimizer_switches(tmp_path):
         tmp_path / "checkpoint.pt",
         small_data(),
         config=config(steps=6),
-        progress=False,
     )
     (group,) = resumed.optimizer.param_groups
     assert not group["capturable"] and not group["fused"]
@@ -243,7 +247,6 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
         config(steps=2, checkpoint_every=2),
         data,
         out_dir=tmp_path,
-        progress=False,
     )
     trainer.train()
     good = (tmp_path / "checkpoint.pt").read_bytes()
@@ -290,22 +293,17 @@ def test_bad_checkpoints_get_clear_errors(tmp_path):
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):
-    Trainer(
-        config(steps=2), small_data(), out_dir=tmp_path, progress=False
-    ).train()
+    Trainer(config(steps=2), small_data(), out_dir=tmp_path).train()
     with pytest.raises(CheckpointError, match="different lr"):
         Trainer.resume(
             tmp_path / "checkpoint.pt",
             small_data(),
             config=config(steps=4, lr=1e-3),
-            progress=False,
         )
 
 
 def test_load_model_returns_the_ema_network(tmp_path):
-    trainer = Trainer(
-        config(steps=3), small_data(), out_dir=tmp_path, progress=False
-    )
+    trainer = Trainer(config(steps=3), small_data(), out_dir=tmp_path)
     trainer.train()
     model, sched, cfg = load_model(tmp_path / "checkpoint.pt")
     assert torch.equal(params(model), params(trainer.ema.module))
@@ -318,7 +316,7 @@ def test_load_model_returns_the_ema_network(tmp_path):
 def test_data_that_does_not_fit_the_network_is_refused():
     cifar_net = config(model=unet_config("cifar10_ddpm"))
     with pytest.raises(ValueError, match="expects"):
-        Trainer(cifar_net, small_data(), progress=False)
+        Trainer(cifar_net, small_data())
     unlabelled = dl.DeviceDataset(small_data().x)
     with pytest.raises(ValueError, match="needs labels"):
         Trainer(config(model=unet_config("tiny_cond")), unlabelled)
@@ -349,7 +347,7 @@ def test_generate_with_labels_and_guidance():
 
 
 def dl_unet(name):
-    from ddpm_lib.unet import UNet
+    from ddpm_lib.networks.unet import UNet
 
     model = UNet(unet_config(name))
     torch.nn.init.normal_(model.conv_out.weight, std=0.05)
@@ -362,7 +360,6 @@ def test_x0_and_v_prediction_train_and_sample(tmp_path, prediction):
         config(steps=2, prediction=prediction),
         small_data(),
         out_dir=tmp_path,
-        progress=False,
     )
     trainer.train()
     model, sched, cfg = load_model(tmp_path / "checkpoint.pt")

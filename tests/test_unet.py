@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ddpm_lib.unet import PRESETS, UNet, UNetConfig, unet_config
+from ddpm_lib.networks.unet import PRESETS, UNet, UNetConfig, unet_config
 
 
 def randomise_output(model):

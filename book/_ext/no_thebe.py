@@ -3,7 +3,7 @@
 Jupyter Book 1 always loads ``sphinx_thebe``. Thebe would start a Binder
 kernel from a CDN script, which suits neither PyTorch (too heavy for
 Binder) nor a site that must work offline; the book's explorers swap
-precomputed frames instead (``ddpm_lib.explore``). Even with Thebe turned
+precomputed frames instead (``ddpm_book.explorer``). Even with Thebe turned
 off, sphinx-thebe 0.3 adds an inline configuration script to every page,
 and this Sphinx (7.4) writes inline scripts that extensions add once the
 build has started twice into each page (sphinx-togglebutton's
