@@ -23,7 +23,10 @@ the value asked for; ties go to the frame closest in the other controls
 (the sum of their steps; for strings a different value counts as one
 step); remaining ties go to the frame listed first. The controls then show
 the values of that frame, so what is shown always matches the image. Live
-widgets follow the same rule, so a notebook behaves as its page does.
+widgets follow the same rule, so a notebook behaves as its page does: it
+is written once in Python (:func:`nearest_frame`) and once in the page's
+JavaScript (``explorer.js``, next to this file), and the browser check of
+the built site (``scripts/check_site.py``) tests that the two agree.
 
 matplotlib and ipywidgets are imported inside the functions that need
 them.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.resources
 import io
 import itertools
 import json
@@ -45,7 +49,7 @@ from typing import Any
 
 from ddpm_book.modes import book_build
 
-__all__ = ["FRAME_BUDGET_BYTES", "Explorer", "explore"]
+__all__ = ["FRAME_BUDGET_BYTES", "Explorer", "explore", "nearest_frame"]
 
 # Encoded frames of one explorer on a static page (base64 PNG bytes).
 FRAME_BUDGET_BYTES = 4_000_000
@@ -133,11 +137,59 @@ class _Control:
             f"(its values: {self.labels})"
         )
 
-    def steps(self, i: int, j: int) -> int:
-        """Distance between two value indices (nearest-frame rule)."""
-        if self.kind == "number":
-            return abs(i - j)
-        return int(i != j)
+
+# -- the nearest-frame rule ---------------------------------------------------
+
+
+def nearest_frame(
+    combos: Sequence[Sequence[int]],
+    kinds: Sequence[str],
+    target: Sequence[int],
+    moved: int,
+) -> int:
+    """The position in ``combos`` of the frame shown for ``target``.
+
+    The rule of the module docstring, on value indices: the frame whose
+    index of control ``moved`` is fewest steps from ``target``'s, then
+    fewest steps summed over the other controls, then the first listed.
+    A step is one place along a numeric control's values; two different
+    values of a string control are one step apart. The page's JavaScript
+    (``explorer.js``) implements the same rule; ``scripts/check_site.py``
+    compares the two.
+
+    Args:
+        combos: The frames, each a value index per control.
+        kinds: Per control, ``"number"`` (a slider) or ``"string"``.
+        target: The value indices asked for, one per control.
+        moved: The position of the control that moved.
+    """
+    if not combos:
+        raise ValueError("no frames to choose from")
+    if not 0 <= moved < len(kinds):
+        raise ValueError(f"moved = {moved} names no control of {kinds}")
+
+    def steps(m: int, a: int, b: int) -> int:
+        return abs(a - b) if kinds[m] == "number" else int(a != b)
+
+    def key(k: int) -> tuple[int, int]:
+        combo = combos[k]
+        others = sum(
+            steps(m, combo[m], target[m])
+            for m in range(len(kinds))
+            if m != moved
+        )
+        return steps(moved, combo[moved], target[moved]), others
+
+    return min(range(len(combos)), key=key)  # min keeps the first of ties
+
+
+def _script() -> str:
+    """The page's JavaScript (``explorer.js``, shipped as package data)."""
+    return (
+        importlib.resources.files("ddpm_book")
+        .joinpath("explorer.js")
+        .read_text(encoding="utf-8")
+    )
 
 
 # -- the explorer -------------------------------------------------------------
@@ -259,19 +311,8 @@ class Explorer:
         return self._values(self._nearest(target, names.index(moved)))
 
     def _nearest(self, target: tuple, moved: int) -> tuple:
-        ctrl = self._controls
-
-        def key(combo):
-            others = sum(
-                c.steps(i, j)
-                for m, (c, i, j) in enumerate(
-                    zip(ctrl, combo, target, strict=True)
-                )
-                if m != moved
-            )
-            return (ctrl[moved].steps(combo[moved], target[moved]), others)
-
-        return min(self.combos, key=key)  # min keeps the first of ties
+        kinds = [c.kind for c in self._controls]
+        return self.combos[nearest_frame(self.combos, kinds, target, moved)]
 
     # -- rendering --
 
@@ -416,7 +457,7 @@ class Explorer:
             f'src="data:image/png;base64,{first}">'
             f'<script type="application/json" id="{uid}-data">{payload}'
             f"</script>"
-            f"<script>{_SCRIPT.replace('__UID__', uid)}</script>"
+            f"<script>{_script().replace('__UID__', uid)}</script>"
             f"</div>"
         )
 
@@ -564,75 +605,3 @@ def explore(
         dpi=dpi,
         title=title,
     )
-
-
-# The page's JavaScript: ES5, no globals, no network. __UID__ is the
-# explorer's id; the JSON data sits in the script tag before this one.
-_SCRIPT = r"""
-(function () {
-  // The block around this script; found without the document, because
-  // Jupyter may run the script before the output is attached to the page.
-  var script = document.currentScript;
-  var root = script ? script.parentNode : document.getElementById("__UID__");
-  if (!root || root.getAttribute("data-ddpm-ready")) { return; }
-  root.setAttribute("data-ddpm-ready", "1");
-  function part(suffix) {
-    return root.querySelector('[id="__UID__' + suffix + '"]');
-  }
-  var data = JSON.parse(part("-data").textContent);
-  var img = part("-img");
-  var current = data.current;
-  data.images[current] = img.getAttribute("src");
-  var inputs = [], outputs = [], n = data.names.length, i;
-  for (i = 0; i < n; i++) {
-    inputs.push(part("-c" + i));
-    outputs.push(part("-c" + i + "-value"));
-  }
-  function steps(m, a, b) {
-    if (data.kinds[m] === "number") { return Math.abs(a - b); }
-    return a === b ? 0 : 1;
-  }
-  function nearest(target, moved) {
-    var best = -1, bestMoved = 0, bestOthers = 0, k, m, c, d, o;
-    for (k = 0; k < data.combos.length; k++) {
-      c = data.combos[k];
-      d = steps(moved, c[moved], target[moved]);
-      o = 0;
-      for (m = 0; m < n; m++) {
-        if (m !== moved) { o += steps(m, c[m], target[m]); }
-      }
-      if (best < 0 || d < bestMoved || (d === bestMoved && o < bestOthers)) {
-        best = k; bestMoved = d; bestOthers = o;
-      }
-    }
-    return best;
-  }
-  function show(k) {
-    var combo = data.combos[k], parts = [], m, label;
-    current = k;
-    for (m = 0; m < n; m++) {
-      label = data.labels[m][combo[m]];
-      inputs[m].value = String(combo[m]);
-      if (data.kinds[m] === "number") {
-        inputs[m].setAttribute("aria-valuetext", label);
-      }
-      outputs[m].textContent = label;
-      parts.push(data.names[m] + " = " + label);
-    }
-    var src = data.images[k];
-    img.src = src.indexOf("data:") === 0 ? src :
-      "data:image/png;base64," + src;
-    img.alt = data.title + ": " + parts.join(", ");
-  }
-  function listen(m) {
-    function moved() {
-      var target = data.combos[current].slice();
-      target[m] = parseInt(inputs[m].value, 10);
-      show(nearest(target, m));
-    }
-    inputs[m].addEventListener("input", moved);
-    inputs[m].addEventListener("change", moved);
-  }
-  for (i = 0; i < n; i++) { listen(i); }
-})();
-"""

@@ -136,7 +136,7 @@ TABLE: tuple[Row, ...] = (
         "dl.q_sample(sched, x0, t, eps)", "q_sample(x_start, t, noise)",
         "scheduler.add_noise(original_samples, noise, timesteps)"),
     Row("", "schedule values for each example, shaped to broadcast",
-        "dl.schedules.at(values, t, x)", "extract(a, t, x_shape)", ""),
+        "dl.coef_at(values, t, x)", "extract(a, t, x_shape)", ""),
     Row(r"x_t \sim q(x_t \mid x_{t-1})", "one forward step (Eq. 2)",
         "dl.q_step(sched, x_prev, t, eps)", "", ""),
     # --- the reverse process ------------------------------------------------

@@ -52,6 +52,7 @@ from ddpm_lib.diffusion.sampling import (
 from ddpm_lib.diffusion.schedules import (
     Schedule,
     append_dims,
+    coef_at,
     cosine_schedule,
     linear_schedule,
     quadratic_schedule,
@@ -96,6 +97,7 @@ from ddpm_lib.training.trainer import Trainer, TrainingDiverged
 __all__ = [
     "__version__",
     "append_dims",
+    "coef_at",
     "BoundTerms",
     "CheckpointError",
     "class_labels",

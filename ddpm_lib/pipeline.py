@@ -2,8 +2,9 @@
 
 This is where the network meets the samplers of
 :mod:`ddpm_lib.diffusion.sampling`: a wrapper turns
-``unet(x_t, t, labels)`` into the ``model(x_t, t) -> ε`` they expect, combining the conditional and the unconditional prediction
-when classifier-free guidance is asked for.
+``unet(x_t, t, labels)`` into the ``model(x_t, t) -> ε`` they expect,
+combining the conditional and the unconditional prediction when
+classifier-free guidance is asked for.
 """
 
 from __future__ import annotations

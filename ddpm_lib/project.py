@@ -6,12 +6,12 @@ derives from the two constants here; a test checks that the static files
 (``_config.yml``, ``pyproject.toml``, ``CITATION.cff``) agree with them.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The public repository of the book and the library.
 REPOSITORY_URL = "https://github.com/ddpm-book/ddpm-book"
 
-# Releases are tagged v<version>, e.g. v0.1.0.
+# Releases are tagged v<version>, e.g. v0.2.0.
 TAG_PREFIX = "v"
 
 

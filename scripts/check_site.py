@@ -13,7 +13,10 @@ blocked, as on a classroom machine without internet. A page fails when:
   must be the precomputed frame of the values shown, the value labels and
   the alternative text must name those values, the picture must decode,
   and the image must change (on every move when all combinations were
-  rendered, at least once per control otherwise);
+  rendered, at least once per control otherwise); and the page's
+  nearest-frame rule (``ddpm_book/explorer.js``) must pick, for a handful
+  of (values asked for, control moved) pairs, the frame that the Python
+  reference ``ddpm_book.explorer.nearest_frame`` picks on the same data;
 * a figure has no alternative text (none, or only its file name);
 * the page is heavier than ``--max-page-mb``;
 * on a phone-sized screen (390 px wide) the page scrolls sideways, or the
@@ -35,9 +38,12 @@ Needs Python's playwright (requirements-dev.txt) and a system Chromium
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import sys
 from pathlib import Path
+
+from ddpm_book.explorer import nearest_frame
 
 # Chromium flags: no sandbox (containers, CI) and no background traffic
 # of the browser's own (updates, sync), so only the page makes requests.
@@ -119,6 +125,29 @@ FRAME_JS = """
 }
 """
 
+# What the nearest-frame rule works on (not the images: they are heavy).
+RULE_DATA_JS = """
+root => {
+  const data = JSON.parse(root.querySelector(
+    'script[type="application/json"]').textContent);
+  return {
+    kinds: data.kinds,
+    counts: data.labels.map(labels => labels.length),
+    combos: data.combos,
+  };
+}
+"""
+# The page's own choice of frame for each (target, moved) pair, through
+# the one property its script sets on the explorer (null without it).
+RULE_JS = """
+(root, pairs) => {
+  const api = root.ddpmExplorer;
+  if (!api || typeof api.nearest !== "function") { return null; }
+  return pairs.map(([target, moved]) => api.nearest(target, moved));
+}
+"""
+RULE_PAIRS = 8  # (target, moved) pairs checked per explorer
+
 
 # Images of the page content whose alternative text is missing or only a
 # file name (what a figure gets when its notebook cell sets no alt text).
@@ -149,6 +178,49 @@ def find_pages(site: Path) -> list[Path]:
     )
 
 
+def rule_pairs(data: dict, count: int, seed: int = 0) -> list[list]:
+    """``count`` (target, moved) pairs for the nearest-frame rule.
+
+    Most are what a reader's move asks for (a frame with one control set
+    to another value); the rest are arbitrary value positions, further
+    from every frame than a move gets.
+    """
+    rng = random.Random(seed)
+    n = len(data["counts"])
+    pairs = []
+    for k in range(count):
+        moved = k % n
+        if k < count - 2:
+            target = list(rng.choice(data["combos"]))
+            target[moved] = rng.randrange(data["counts"][moved])
+        else:
+            target = [rng.randrange(c) for c in data["counts"]]
+        pairs.append([target, moved])
+    return pairs
+
+
+def check_rule(root, count: int = RULE_PAIRS) -> tuple[list[str], int]:
+    """Does the page's nearest-frame rule agree with the Python one?
+
+    Returns the disagreements and the number of pairs compared.
+    """
+    data = root.evaluate(RULE_DATA_JS)
+    pairs = rule_pairs(data, count)
+    chosen = root.evaluate(RULE_JS, pairs)
+    if chosen is None:
+        return ["its script exposes no ddpmExplorer.nearest to check"], 0
+    problems = []
+    for (target, moved), js in zip(pairs, chosen, strict=True):
+        py = nearest_frame(data["combos"], data["kinds"], target, moved)
+        if js != py:
+            problems.append(
+                f"nearest frame for {target} (control {moved} moved): the "
+                f"page picks frame {js} {data['combos'][js]}, the Python "
+                f"rule frame {py} {data['combos'][py]}"
+            )
+    return problems, len(pairs)
+
+
 def check_explorer(root, name: str, shots: Path | None) -> dict:
     """Move every control of one explorer; returns problems and counts."""
     problems, moves = [], 0
@@ -165,8 +237,11 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
             "moves": 0,
             "frames": 0,
             "controls": 0,
+            "rule": "0/0",
             "redraw_ms": None,
         }
+    rule_problems, pairs = check_rule(root)
+    problems += rule_problems
     start = root.evaluate(STATE_JS)
     first_src = start["src"]
     grid = root.get_attribute("data-ddpm-frames") == "grid"
@@ -232,6 +307,8 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
         "moves": moves,
         "frames": start["frames"],
         "controls": len(start["controls"]),
+        # pairs on which the page's nearest-frame rule agrees with Python
+        "rule": f"{max(pairs - len(rule_problems), 0)}/{pairs}",
         # what one redraw cost when the book was built (median frame)
         "redraw_ms": root.get_attribute("data-ddpm-redraw-ms"),
     }
@@ -330,7 +407,8 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
             f"{len(found)} explorer(s): "
             + ", ".join(
                 f"{r['frames']} frames, {r['controls']} control(s), "
-                f"{r['moves']} moves, redraw {r['redraw_ms']} ms"
+                f"{r['moves']} moves, rule agrees on {r['rule']} pairs, "
+                f"redraw {r['redraw_ms']} ms"
                 for r in found
             )
         )

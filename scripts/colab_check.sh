@@ -178,7 +178,8 @@ absent = [m for m in ("torchmetrics", "diffusers", "sphinx", "myst_nb", "pytest"
           if importlib.util.find_spec(m)]
 assert not absent, f"not on Colab, yet installed: {{absent}}"
 import matplotlib.pyplot as plt
-from ddpm_book.explorer import book_build, explore
+from ddpm_book.modes import book_build
+from ddpm_book.explorer import explore
 assert not book_build()
 drawn = []
 def render(a, kind):

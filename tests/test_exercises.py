@@ -1,14 +1,26 @@
 """The exercise kit: references pass, stubs are "unfinished", and every
 classic mistake — written here by hand, as a learner would — gets its hint.
+The checks' references are the library's functions, and each mistake the
+kit knows is recognised and named.
 """
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import ddpm_lib as dl
 from ddpm_book import exercises as ex
+from ddpm_book.exercises import (
+    forward,
+    grading,
+    network,
+    objective,
+    posterior,
+    schedules,
+)
 
 
 def col(v, x):
@@ -185,6 +197,46 @@ def embedding_swapped(t, dim):
     return torch.cat([e[:, dim // 2 :], e[:, : dim // 2]], dim=1)
 
 
+def cosine_unnormalised(T, s):
+    f = [
+        math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+        for t in range(T + 1)
+    ]
+    return torch.tensor(f, dtype=torch.float64)
+
+
+def cosine_shifted(T, s):
+    f = [
+        math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+        for t in range(1, T + 2)
+    ]
+    return torch.tensor(f, dtype=torch.float64) / f[0]
+
+
+def mu_one_step_early(sched, x_t, t, eps):
+    a, b = col(sched.alpha[t - 1], x_t), col(sched.beta[t - 1], x_t)
+    ab = col(sched.alpha_bar[t - 1], x_t)
+    return (x_t - b / (1 - ab).sqrt() * eps) / a.sqrt()
+
+
+def posterior_swapped(sched, x0, x_t, t):
+    return my_q_posterior(sched, x_t, x0, t)
+
+
+def embedding_interleaved(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half) / (half - 1))
+    angles = t[:, None].float() * freqs
+    return torch.stack([angles.sin(), angles.cos()], dim=2).flatten(1)
+
+
+def embedding_over_half(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
+    angles = t[:, None].float() * freqs
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
 MISTAKES = [
     (
         ex.check_q_sample,
@@ -235,6 +287,34 @@ MISTAKES = [
         ex.check_guided_eps,
         lambda c, u, w: (1 + w) * u - w * c,
         "applies the guidance weight to the wrong term",
+    ),
+    (
+        ex.check_alpha_bar,
+        lambda beta: torch.cumsum(1 - beta, 0),
+        "adds the α's",
+    ),
+    (
+        ex.check_alpha_bar,
+        lambda beta: torch.cat(
+            [beta.new_ones(1), torch.cumprod(1 - beta, 0)[:-1]]
+        ),
+        "is off by one",
+    ),
+    (ex.check_cosine_alpha_bar, cosine_unnormalised, "does not divide by f"),
+    (ex.check_cosine_alpha_bar, cosine_shifted, "is off by one"),
+    (
+        ex.check_cosine_alpha_bar,
+        lambda T, s: my_cosine(T, 0.0),
+        "drops the offset s",
+    ),
+    (ex.check_q_posterior, posterior_swapped, "swaps the two coefficients"),
+    (ex.check_mu_theta, mu_one_step_early, "uses the schedule one step early"),
+    (ex.check_timestep_embedding, embedding_interleaved, "interleaves"),
+    (ex.check_timestep_embedding, embedding_over_half, "i/half"),
+    (
+        ex.check_guided_eps,
+        lambda c, u, w: u + w * (c - u),
+        "uses w as the guidance scale",
     ),
 ]
 
@@ -305,3 +385,99 @@ def test_feedback_is_deterministic():
     assert repr(ex.check_q_sample(q_sample_variance)) == repr(
         ex.check_q_sample(q_sample_variance)
     )
+
+
+# -- the design: references are the library's, mistakes perturb it ----------
+
+LIBRARY = [
+    (
+        ex.check_alpha_bar,
+        lambda beta: dl.schedule_from_betas(beta[1:]).alpha_bar,
+    ),
+    (ex.check_q_sample, dl.q_sample),
+    (ex.check_x0_from_eps, dl.x0_from_eps),
+    (ex.check_q_posterior, dl.q_posterior),
+    (ex.check_mu_theta, dl.mu_theta),
+    (
+        ex.check_ddpm_step,
+        lambda s, x, t, e, z: dl.ddpm_step(
+            s, x, t, e, variance="beta", noise=z
+        ),
+    ),
+    (
+        ex.check_loss_simple,
+        lambda s, m, x0, t, e: dl.loss_simple(s, m, x0, t=t, eps=e),
+    ),
+    (ex.check_normal_kl, dl.normal_kl),
+    (ex.check_timestep_embedding, dl.timestep_embedding),
+    (ex.check_guided_eps, lambda c, u, w: dl.guided_eps(c, u, w=w)),
+]
+
+
+@pytest.mark.parametrize(
+    "check, fn", LIBRARY, ids=lambda x: getattr(x, "__name__", "")
+)
+def test_each_check_passes_the_library_function(check, fn):
+    feedback = check(fn)
+    assert feedback.passed and "Note" not in feedback.message, feedback
+
+
+def test_the_cosine_check_is_the_library_schedule_before_clipping():
+    # The library clips β_T, which only changes ᾱ_T (to nearly 0).
+    for T, s in ((1000, 0.008), (20, 0.1)):
+        mine, lib = my_cosine(T, s), dl.cosine_schedule(T, s=s).alpha_bar
+        torch.testing.assert_close(mine[:-1], lib[:-1], rtol=1e-9, atol=0)
+        assert lib[-1] < 1e-5 and mine[-1] < 1e-30
+
+
+EXERCISES = [
+    value
+    for module in (schedules, forward, posterior, objective, network)
+    for value in vars(module).values()
+    if isinstance(value, grading.Exercise)
+]
+
+
+def runs_on_every_case(exercise, fn):
+    try:
+        for case in exercise.cases():
+            fn(*case.args)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "exercise, mistake",
+    [(e, m) for e in EXERCISES for m in e.mistakes],
+    ids=lambda x: getattr(x, "name", ""),
+)
+def test_every_known_mistake_is_recognised_and_named(exercise, mistake):
+    if not runs_on_every_case(exercise, mistake.fn):
+        # ∏ β_s underflows for T = 1000, which the library's schedule
+        # rejects; a learner's cumprod(beta) is tested above.
+        assert "multiplies the β's" in mistake.hint
+        return
+    feedback = grading.grade(exercise, mistake.fn)
+    assert not feedback.passed
+    assert mistake.hint in feedback.message, feedback.message
+
+
+def test_every_exercise_is_found():
+    names = {e.name for e in EXERCISES}
+    assert len(names) == 11 and "cosine_alpha_bar" in names
+
+
+def test_no_schedule_is_built_at_import():
+    # Every schedule goes through schedule_from_betas; count its calls.
+    code = """
+import ddpm_lib.diffusion.schedules as s
+calls = []
+real = s.schedule_from_betas
+s.schedule_from_betas = lambda *a, **k: calls.append(a) or real(*a, **k)
+from ddpm_book import exercises as ex
+assert not calls, "a schedule was built at import"
+import ddpm_lib as dl
+assert ex.check_q_sample(dl.q_sample).passed and calls
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,15 +1,18 @@
-"""Explorers: static HTML over precomputed frames, live widgets, progress."""
+"""Explorers: static HTML over precomputed frames, live widgets, the rule."""
 
 import base64
 import html
 import importlib
+import importlib.util
 import io
+import itertools
 import json
 import random
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -19,11 +22,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import ddpm_lib as dl  # noqa: E402
-from ddpm_book.explorer import Explorer, explore, progress  # noqa: E402
+from ddpm_book import modes  # noqa: E402
+from ddpm_book.explorer import Explorer, explore, nearest_frame  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# The module itself: ``ddpm_book.explorer`` is the function once exported.
 explore_module = importlib.import_module("ddpm_book.explorer")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -237,6 +241,58 @@ def brute_force_nearest(ex, frames, target, moved):
     return frames[min(range(len(frames)), key=key)]
 
 
+def test_nearest_frame_is_the_rule_on_value_indices():
+    kinds = ["number", "number"]
+    combos = [[0, 0], [0, 1], [1, 0], [1, 2], [1, 3]]
+    # an existing frame is itself, whichever control moved
+    for k, combo in enumerate(combos):
+        assert nearest_frame(combos, kinds, combo, 0) == k
+        assert nearest_frame(combos, kinds, combo, 1) == k
+    # the moved control first: t -> 3 while T = 0 goes to T = 1
+    assert nearest_frame(combos, kinds, [0, 3], moved=1) == 4
+    # then the others: T -> 0 while t = 2 goes to t = 1, not t = 0
+    assert nearest_frame(combos, kinds, [0, 2], moved=0) == 1
+    # then the order of frames: T -> 1 while t = 1, t = 0 and t = 2 tie
+    assert nearest_frame(combos, kinds, [1, 1], moved=0) == 2
+    assert nearest_frame(combos[::-1], kinds, [1, 1], moved=0) == 1
+    # a string control: any other value is one step
+    kinds = ["string", "number"]
+    combos = [[0, 0], [2, 1], [1, 2]]
+    assert nearest_frame(combos, kinds, [0, 1], moved=1) == 1
+    assert nearest_frame(combos, kinds, [1, 0], moved=0) == 2
+    with pytest.raises(ValueError, match="no frames"):
+        nearest_frame([], kinds, [0, 0], 0)
+    with pytest.raises(ValueError, match="names no control"):
+        nearest_frame(combos, kinds, [0, 0], 2)
+
+
+def test_nearest_frame_matches_a_sort_over_random_frames():
+    def steps(kind, a, b):
+        return abs(a - b) if kind == "number" else int(a != b)
+
+    rng = random.Random(0)
+    for _ in range(200):
+        counts = [rng.randrange(2, 5) for _ in range(rng.randrange(1, 4))]
+        kinds = [rng.choice(["number", "string"]) for _ in counts]
+        every = list(itertools.product(*map(range, counts)))
+        combos = rng.sample(every, rng.randrange(1, len(every) + 1))
+        target = [rng.randrange(c) for c in counts]
+        moved = rng.randrange(len(counts))
+        ranked = sorted(
+            range(len(combos)),
+            key=lambda k: (
+                steps(kinds[moved], combos[k][moved], target[moved]),
+                sum(
+                    steps(kinds[m], combos[k][m], target[m])
+                    for m in range(len(counts))
+                    if m != moved
+                ),
+                k,
+            ),
+        )
+        assert nearest_frame(combos, kinds, target, moved) == ranked[0]
+
+
 def test_strings_count_one_step_when_different():
     frames = [
         {"kind": "a", "t": 1},
@@ -391,12 +447,29 @@ def test_frame_returns_the_figure_render_drew():
         ex.frame(t=3)
 
 
-def test_explore_is_importable_every_way_the_book_spells_it():
-    import ddpm_book.explorer as spelled  # the function, once exported
+def test_the_library_exports_no_book_helpers_and_no_name_clashes():
+    import types
 
-    assert dl.explore is explore and dl.progress is progress
-    assert spelled.explore is explore and spelled.progress is progress
-    assert isinstance(dl.explore(Recorder(), {"t": [1, 2]}), Explorer)
+    import ddpm_book.explorer
+
+    # ddpm_lib is the library; explorers and progress bars are the book's
+    assert not hasattr(dl, "explore") and not hasattr(dl, "progress")
+    # the module is a module and its function a function (once the
+    # module was shadowed by a function of the same name)
+    assert isinstance(ddpm_book.explorer, types.ModuleType)
+    assert isinstance(ddpm_book.explorer.explore, types.FunctionType)
+    assert ddpm_book.explorer.explore is explore
+    assert isinstance(explore(Recorder(), {"t": [1, 2]}), Explorer)
+
+
+def test_the_page_script_is_the_shipped_file(static):
+    from importlib.resources import files
+
+    script = files("ddpm_book").joinpath("explorer.js").read_text("utf-8")
+    assert "__UID__" in script and "ddpmExplorer" in script
+    page = explore(Recorder(), {"t": [1, 2]})._repr_html_()
+    uid = parse(page)["uid"]
+    assert f"<script>{script.replace('__UID__', uid)}</script>" in page
 
 
 def test_live_mode_builds_core_widgets_and_rerenders(live):
@@ -456,36 +529,13 @@ def test_live_mode_snaps_to_the_nearest_frame(live):
     assert len(render.calls) == 3  # the snapping itself drew nothing
 
 
-def test_progress_prints_plain_lines_in_the_book_build(static, capsys):
-    for _ in progress(range(1000), desc="training", mininterval=0):
-        pass
-    out, err = capsys.readouterr()
-    lines = out.splitlines()
-    assert err == "" and "\r" not in out
-    assert lines[0].startswith("training:   0%") and len(lines) >= 2
-    assert lines[-1].startswith("training: 100%") and "1000/1000" in out
-    assert out.isascii()
-    # default: a long interval, so a short loop prints two lines only
-    for _ in progress(range(10**5)):
-        pass
-    out, _ = capsys.readouterr()
-    assert len(out.splitlines()) == 2
-
-
-def test_progress_is_tqdm_auto_in_a_notebook(live):
-    from tqdm.auto import tqdm
-
-    bar = progress(total=3, disable=True)
-    assert type(bar) is tqdm
-
-
 def test_book_build_switch(monkeypatch):
     for value, expected in (("1", True), ("true", True), ("0", False)):
         monkeypatch.setenv("DDPM_BOOK_BUILD", value)
-        assert explore_module.book_build() is expected
+        assert modes.book_build() is expected
     monkeypatch.setenv("DDPM_BOOK_BUILD", "maybe")
     with pytest.raises(ValueError, match="DDPM_BOOK_BUILD"):
-        explore_module.book_build()
+        modes.book_build()
 
 
 def test_static_without_ipywidgets(live, tmp_path):
@@ -596,19 +646,63 @@ def test_javascript_follows_the_python_rule_in_a_browser(static):
     assert errors == []
 
 
-def test_the_trainer_progress_bar_is_plain_text_in_the_book_build(
-    static, capsys
-):
-    from types import SimpleNamespace
+def _check_site():
+    """scripts/check_site.py, loaded as a module (it is a script)."""
+    spec = importlib.util.spec_from_file_location(
+        "check_site", ROOT / "scripts" / "check_site.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    from tqdm.std import tqdm
 
-    # Trainer._progress_bar reads only these attributes of the trainer.
-    trainer = SimpleNamespace(progress=True, rank=0, step=2)
-    bar = dl.Trainer._progress_bar(trainer, 5)
-    assert type(bar) is tqdm
-    bar.update(3)
-    bar.close()
-    out = capsys.readouterr().out
-    assert out.splitlines()[-1].startswith("training: 100%")
-    assert "\r" not in out and "5/5" in out
+# The nearest-frame rule without its second key (the other controls).
+BROKEN_RULE_JS = """
+root => {
+  const combos = JSON.parse(root.querySelector(
+    'script[type="application/json"]').textContent).combos;
+  const steps = (c, target, moved) => Math.abs(c[moved] - target[moved]);
+  root.ddpmExplorer.nearest = (target, moved) => combos.reduce(
+    (best, c, k) => steps(c, target, moved) <
+      steps(combos[best], target, moved) ? k : best, 0);
+}
+"""
+
+
+def test_site_check_compares_the_page_rule_with_python(static):
+    sync_api, path = _chromium()
+    check_site = _check_site()
+    controls = {"T": [100, 300, 1000], "t": [1, 50, 500], "s": ["a", "b"]}
+    frames = [
+        {"T": 100, "t": 1, "s": "a"},
+        {"T": 1000, "t": 1, "s": "b"},
+        {"T": 1000, "t": 500, "s": "a"},
+        {"T": 300, "t": 50, "s": "b"},
+    ]
+    ex = explore(Recorder(), controls, frames=frames)
+    kinds = ["number", "number", "string"]
+    combos = [list(c) for c in ex.combos]
+    every = [list(c) for c in itertools.product(range(3), range(3), [0, 1])]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=path, args=["--no-sandbox"]
+        )
+        page = browser.new_page()
+        page.set_content(f"<html><body>{ex._repr_html_()}</body></html>")
+        root = page.locator(".ddpm-explorer")
+        # the page's rule is the Python rule on every (target, moved)
+        pairs = [[t, m] for t in every for m in range(3)]
+        chosen = root.evaluate(check_site.RULE_JS, pairs)
+        assert chosen == [nearest_frame(combos, kinds, t, m) for t, m in pairs]
+        # the site check samples a few pairs and finds them in agreement
+        problems, count = check_site.check_rule(root)
+        assert problems == [] and count == check_site.RULE_PAIRS
+        # a page whose rule ignores the other controls is caught
+        root.evaluate(BROKEN_RULE_JS)
+        problems, _ = check_site.check_rule(root, count=30)
+        assert problems and "the Python rule" in problems[0]
+        # and so is a page without the rule
+        root.evaluate("root => { delete root.ddpmExplorer; }")
+        problems, count = check_site.check_rule(root)
+        assert count == 0 and "no ddpmExplorer.nearest" in problems[0]
+        browser.close()

@@ -1,5 +1,6 @@
 """The project around the library: imports, links, notebooks, helpers."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -198,7 +199,9 @@ def test_code_is_formatted_and_linted():
         assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
+def test_the_package_builds_one_wheel_with_the_library_and_the_book_aids(
+    tmp_path,
+):
     # What Colab's `pip install --no-deps git+<repo>@<tag>` builds.
     out = subprocess.run(
         [
@@ -219,7 +222,11 @@ def test_the_package_builds_a_wheel_with_the_library_only(tmp_path):
     (wheel,) = tmp_path.glob("ddpm_lib-*.whl")
     assert wheel.name.startswith(f"ddpm_lib-{dl.__version__}-")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "ddpm_lib/schedules.py" in names and "ddpm_lib/plotting.py" in names
+    assert "ddpm_lib/diffusion/schedules.py" in names
+    assert (
+        "ddpm_book/plotting.py" in names and "ddpm_book/explorer.js" in names
+    )
+    assert "ddpm_lib/plotting.py" not in names  # the library draws nothing
     assert "ddpm_lib/weights/fashion_classifier.pt" in names
     assert "ddpm_lib/weights/fashion_small_cond.pt" in names  # pretrained
     assert not [n for n in names if n.startswith(("tests/", "book/"))]
@@ -244,3 +251,55 @@ def test_result_files_are_found_from_any_folder_of_the_checkout(
     monkeypatch.setattr(dl.project, "REPOSITORY_URL", "https://invalid.test/x")
     with pytest.raises(FileNotFoundError, match="neither in a results/"):
         load_result("fashion_reference.json")
+
+
+BOOK_ONLY = {"ddpm_book", "matplotlib", "ipywidgets", "tqdm", "IPython"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of every module a source file imports."""
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_library_never_imports_the_book_or_a_plotting_library():
+    # One-way dependencies: ddpm_book imports ddpm_lib, never the reverse,
+    # and no module of the library (commands included) needs matplotlib,
+    # ipywidgets, tqdm or IPython — not even inside a function.
+    found = {
+        str(path.relative_to(ROOT)): sorted(imported_modules(path) & BOOK_ONLY)
+        for path in sorted((ROOT / "ddpm_lib").rglob("*.py"))
+    }
+    assert {k: v for k, v in found.items() if v} == {}
+    assert "ddpm_lib" in imported_modules(ROOT / "ddpm_book" / "forward.py")
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from ddpm_book import modes\n")
+    assert imported_modules(source) == {"ddpm_book"}
+
+
+def test_every_library_module_imports_without_the_book_aids():
+    # Each module (commands too) imports with matplotlib, ipywidgets, tqdm
+    # and ddpm_book made unimportable.
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in sorted((ROOT / "ddpm_lib").rglob("*.py"))
+    ]
+    modules = [m.removesuffix(".__init__") for m in modules]
+    code = BLOCKER.replace(
+        '{"matplotlib", "ipywidgets", "tqdm"}',
+        '{"matplotlib", "ipywidgets", "tqdm", "ddpm_book"}',
+    ).replace("import ddpm_lib\n", "".join(f"import {m}\n" for m in modules))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ from enum import Enum
 import torch
 from torch import Tensor
 
-from ddpm_lib.diffusion.schedules import Schedule, at, timesteps
+from ddpm_lib.diffusion.schedules import Schedule, coef_at, timesteps
 
 __all__ = [
     "Prediction",
@@ -86,8 +86,8 @@ def q_sample(
     """
     check_same_shape(x0=x0, eps=eps)
     t = timesteps(sched, t, x0)
-    mean_coef = at(sched.alpha_bar.sqrt(), t, x0)  # √ᾱ_t
-    std = at((1 - sched.alpha_bar).sqrt(), t, x0)  # √(1 − ᾱ_t)
+    mean_coef = coef_at(sched.alpha_bar.sqrt(), t, x0)  # √ᾱ_t
+    std = coef_at((1 - sched.alpha_bar).sqrt(), t, x0)  # √(1 − ᾱ_t)
     return mean_coef * x0 + std * eps
 
 
@@ -107,8 +107,8 @@ def q_step(
     check_same_shape(x_prev=x_prev, eps=eps)
     t = timesteps(sched, t, x_prev)
     return (
-        at(sched.alpha.sqrt(), t, x_prev) * x_prev
-        + at(sched.beta.sqrt(), t, x_prev) * eps
+        coef_at(sched.alpha.sqrt(), t, x_prev) * x_prev
+        + coef_at(sched.beta.sqrt(), t, x_prev) * eps
     )
 
 
@@ -121,8 +121,8 @@ def x0_from_eps(
     """
     check_same_shape(x_t=x_t, eps=eps)
     t = timesteps(sched, t, x_t)
-    std = at((1 - sched.alpha_bar).sqrt(), t, x_t)  # √(1 − ᾱ_t)
-    return (x_t - std * eps) * at(sched.alpha_bar.rsqrt(), t, x_t)
+    std = coef_at((1 - sched.alpha_bar).sqrt(), t, x_t)  # √(1 − ᾱ_t)
+    return (x_t - std * eps) * coef_at(sched.alpha_bar.rsqrt(), t, x_t)
 
 
 def eps_from_x0(
@@ -131,8 +131,10 @@ def eps_from_x0(
     """The noise ε that takes x_0 to x_t: Eq. (4) solved for ε."""
     check_same_shape(x_t=x_t, x0=x0)
     t = timesteps(sched, t, x_t)
-    mean_coef = at(sched.alpha_bar.sqrt(), t, x_t)  # √ᾱ_t
-    return (x_t - mean_coef * x0) * at((1 - sched.alpha_bar).rsqrt(), t, x_t)
+    mean_coef = coef_at(sched.alpha_bar.sqrt(), t, x_t)  # √ᾱ_t
+    return (x_t - mean_coef * x0) * coef_at(
+        (1 - sched.alpha_bar).rsqrt(), t, x_t
+    )
 
 
 def v_from_eps(
@@ -142,8 +144,8 @@ def v_from_eps(
     check_same_shape(x0=x0, eps=eps)
     t = timesteps(sched, t, x0)
     return (
-        at(sched.alpha_bar.sqrt(), t, x0) * eps
-        - at((1 - sched.alpha_bar).sqrt(), t, x0) * x0
+        coef_at(sched.alpha_bar.sqrt(), t, x0) * eps
+        - coef_at((1 - sched.alpha_bar).sqrt(), t, x0) * x0
     )
 
 
@@ -154,8 +156,8 @@ def x0_from_v(
     check_same_shape(x_t=x_t, v=v)
     t = timesteps(sched, t, x_t)
     return (
-        at(sched.alpha_bar.sqrt(), t, x_t) * x_t
-        - at((1 - sched.alpha_bar).sqrt(), t, x_t) * v
+        coef_at(sched.alpha_bar.sqrt(), t, x_t) * x_t
+        - coef_at((1 - sched.alpha_bar).sqrt(), t, x_t) * v
     )
 
 
@@ -166,8 +168,8 @@ def eps_from_v(
     check_same_shape(x_t=x_t, v=v)
     t = timesteps(sched, t, x_t)
     return (
-        at((1 - sched.alpha_bar).sqrt(), t, x_t) * x_t
-        + at(sched.alpha_bar.sqrt(), t, x_t) * v
+        coef_at((1 - sched.alpha_bar).sqrt(), t, x_t) * x_t
+        + coef_at(sched.alpha_bar.sqrt(), t, x_t) * v
     )
 
 

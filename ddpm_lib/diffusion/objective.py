@@ -43,7 +43,12 @@ from ddpm_lib.diffusion.posterior import (
     q_posterior,
     reverse_variance,
 )
-from ddpm_lib.diffusion.schedules import Schedule, as_coef, pick, timesteps
+from ddpm_lib.diffusion.schedules import (
+    Schedule,
+    append_dims,
+    coef_at,
+    timesteps,
+)
 
 __all__ = [
     "BoundTerms",
@@ -219,9 +224,8 @@ def prior_bpd(sched: Schedule, x0: Tensor) -> Tensor:
         Shape (B,).
     """
     t = timesteps(sched, sched.T, x0)
-    alpha_bar_T = pick(sched.alpha_bar, t)
-    mean = as_coef(alpha_bar_T.sqrt(), x0) * x0  # Eq. (4)
-    var = as_coef(1 - alpha_bar_T, x0)
+    mean = coef_at(sched.alpha_bar.sqrt(), t, x0) * x0  # Eq. (4)
+    var = coef_at(1 - sched.alpha_bar, t, x0)
     kl = normal_kl(mean, var, torch.zeros_like(x0), torch.ones_like(var))
     return _mean_over_dims_bits(kl)
 
@@ -267,12 +271,17 @@ def vlb_term_bpd(
     sigma_sq = reverse_variance(sched, t, variance)  # (B,)
     # L_{t-1} for t >= 2 (β̃_t > 0 there).
     var_true = beta_tilde.clamp(min=torch.finfo(x0.dtype).tiny)
-    kl = normal_kl(mu_tilde, var_true, mean_pred, as_coef(sigma_sq, x0))
+    kl = normal_kl(
+        mu_tilde,
+        var_true,
+        mean_pred,
+        append_dims(sigma_sq.to(x0.dtype), x0.ndim),
+    )
     # L_0 at t = 1, with the decoder variance β̃_2.
     beta_tilde_2 = reverse_variance(
         sched, torch.full_like(t, 2), Variance.BETA_TILDE
     )
-    decoder_std = as_coef(beta_tilde_2.sqrt(), x0)
+    decoder_std = append_dims(beta_tilde_2.sqrt().to(x0.dtype), x0.ndim)
     nll = -discretized_gaussian_log_likelihood(x0, mean_pred, decoder_std)
     return torch.where(
         t == 1, _mean_over_dims_bits(nll), _mean_over_dims_bits(kl)

@@ -22,8 +22,8 @@ from ddpm_lib.diffusion.forward import (
 from ddpm_lib.diffusion.schedules import (
     Schedule,
     append_dims,
-    as_coef,
     check_on_device,
+    coef_at,
     pick,
     timesteps,
 )
@@ -93,8 +93,12 @@ def q_posterior(
     coef_x0 = alpha_bar_prev.sqrt() * beta_t / (1 - alpha_bar_t)
     coef_xt = alpha_t.sqrt() * (1 - alpha_bar_prev) / (1 - alpha_bar_t)
     beta_tilde = (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta_t
-    mu_tilde = as_coef(coef_x0, x_t) * x0 + as_coef(coef_xt, x_t) * x_t
-    return mu_tilde, as_coef(beta_tilde, x_t)
+    # (B,) in the schedule's precision, cast to the data's only at the end
+    coef_x0, coef_xt, beta_tilde = (
+        append_dims(c.to(x_t.dtype), x_t.ndim)
+        for c in (coef_x0, coef_xt, beta_tilde)
+    )
+    return coef_x0 * x0 + coef_xt * x_t, beta_tilde
 
 
 def mu_theta(
@@ -112,10 +116,9 @@ def mu_theta(
     """
     check_same_shape(x_t=x_t, eps_pred=eps_pred)
     t = timesteps(sched, t, x_t)
-    beta_t = pick(sched.beta, t)
-    eps_coef = beta_t / (1 - pick(sched.alpha_bar, t)).sqrt()
-    scale = pick(sched.alpha, t).rsqrt()  # 1/√α_t
-    return as_coef(scale, x_t) * (x_t - as_coef(eps_coef, x_t) * eps_pred)
+    scale = coef_at(sched.alpha.rsqrt(), t, x_t)  # 1/√α_t
+    eps_coef = coef_at(sched.beta / (1 - sched.alpha_bar).sqrt(), t, x_t)
+    return scale * (x_t - eps_coef * eps_pred)
 
 
 def reverse_variance(
@@ -181,7 +184,7 @@ def ddpm_step(
     check_same_shape(x_t=x_t, noise=z)
     z = torch.where(append_dims(t > 1, x_t.ndim), z, 0)
     # Algorithm 2, line 4.
-    return mean + as_coef(sigma_t, x_t) * z
+    return mean + append_dims(sigma_t.to(x_t.dtype), x_t.ndim) * z
 
 
 def ddim_sigma(
@@ -254,11 +257,11 @@ def ddim_step(
     sigma_ddim = ddim_sigma(sched, t, t_prev, eta)
     dir_coef = (1 - alpha_bar_prev - sigma_ddim**2).clamp(min=0).sqrt()
     x_prev = (
-        as_coef(alpha_bar_prev.sqrt(), x_t) * x0_hat
-        + as_coef(dir_coef, x_t) * eps_pred
+        append_dims(alpha_bar_prev.sqrt().to(x_t.dtype), x_t.ndim) * x0_hat
+        + append_dims(dir_coef.to(x_t.dtype), x_t.ndim) * eps_pred
     )
     if eta > 0:
         z = _new_noise(x_t, generator) if noise is None else noise
         check_same_shape(x_t=x_t, noise=z)
-        x_prev = x_prev + as_coef(sigma_ddim, x_t) * z
+        x_prev = x_prev + append_dims(sigma_ddim.to(x_t.dtype), x_t.ndim) * z
     return x_prev

@@ -25,8 +25,7 @@ __all__ = [
     "quadratic_schedule",
     "schedule_from_betas",
     "sigmoid_schedule",
-    "as_coef",
-    "at",
+    "coef_at",
     "pick",
     "timesteps",
 ]
@@ -297,28 +296,25 @@ def check_on_device(ok: Tensor, message: str, detail=lambda: "") -> None:
         torch._assert_async(ok, message)
 
 
-def pick(values: Tensor, t: Tensor) -> Tensor:
-    """``values[t]``: one schedule entry per example, shape (B,).
+def coef_at(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
+    """``values[t]`` as (B, 1, …, 1) in the dtype and on the device of ``x``.
 
-    ``values`` is a (T+1,) tensor computed from a schedule, ``t`` a checked
-    (B,) tensor from :func:`timesteps`. The result stays in the schedule's
-    precision (float64 where the device has it) and lands on ``t``'s device.
+    ``values`` is a (T+1,) tensor computed from a schedule, e.g.
+    ``sched.alpha_bar.sqrt()``, so index t is the paper's t; ``t`` is a
+    (B,) tensor of steps (checked by :func:`timesteps`). One helper serves
+    data of any rank: toy points (B, D) and images (B, C, H, W).
+    """
+    return append_dims(pick(values, t).to(x.dtype), x.ndim)
+
+
+def pick(values: Tensor, t: Tensor) -> Tensor:
+    """``values[t]``, shape (B,), in the schedule's precision.
+
+    For results that stay per example, such as σ_t² (B,); a coefficient
+    that multiplies data comes from :func:`coef_at`. ``values`` moves to
+    ``t``'s device (float32 where the device has no float64).
     """
     if values.device != t.device:
         no_f64 = t.device.type == "mps"
         values = values.to(t.device, torch.float32 if no_f64 else None)
     return values[t]
-
-
-def as_coef(coef: Tensor, x: Tensor) -> Tensor:
-    """A (B,) coefficient as (B, 1, …, 1) in the dtype of the data ``x``.
-
-    Casting only after the arithmetic keeps low-precision data (bf16) from
-    rounding the schedule before a formula is done.
-    """
-    return append_dims(coef.to(x.dtype), x.ndim)
-
-
-def at(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
-    """``values[t]`` as (B, 1, …, 1) in the dtype and device of ``x``."""
-    return as_coef(pick(values, t), x)

@@ -4,8 +4,9 @@ For Fashion-MNIST images: the Fréchet classifier distance (FCD: the
 Fréchet distance of Heusel et al. 2017 in the feature space of
 :mod:`ddpm_lib.evaluation.classifier`), the kernel distance KID
 (Bińkowski et al. 2018) in the same space, the histogram of predicted
-classes (mode dropping shows as missing classes) and each sample's nearest training
-image (memorisation shows as near-zero distances). Every number comes with
+classes (mode dropping shows as missing classes) and each sample's
+nearest training image (memorisation shows as near-zero distances). Every
+number comes with
 the sample count it was computed on; FCD is biased for small N, so compare
 only numbers of equal N, and read a model's FCD between the *floor*
 (training images against test images: what a perfect model scores) and

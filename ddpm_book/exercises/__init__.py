@@ -1,0 +1,50 @@
+"""Checks for the book's coding exercises: they grade and name the mistake.
+
+Each ``check_*`` function calls a learner's function on several inputs
+(steps t = 1, T and in between; toy data and image batches; float32 and
+float64) and compares the result with the library's function. When the
+answer is wrong it looks for the classic mistakes — the variance where the
+standard deviation belongs, ᾱ_{t−1} for ᾱ_t, a cosine schedule without its
+square, noise added at t = 1, … — and says in words which one it found.
+Every mistake is the library's function with its inputs or outputs
+perturbed (see :mod:`ddpm_book.exercises.perturb`), never a second copy of
+a formula.
+
+A check never raises: it returns a :class:`Feedback`, which a notebook
+shows as one line, so "Run all" carries on past an unfinished exercise.
+
+The engine is in :mod:`~ddpm_book.exercises.grading`; the checks are in
+one module per chapter.
+"""
+
+from ddpm_book.exercises.forward import check_q_sample, check_x0_from_eps
+from ddpm_book.exercises.grading import Feedback
+from ddpm_book.exercises.network import (
+    check_guided_eps,
+    check_timestep_embedding,
+)
+from ddpm_book.exercises.objective import check_loss_simple, check_normal_kl
+from ddpm_book.exercises.posterior import (
+    check_ddpm_step,
+    check_mu_theta,
+    check_q_posterior,
+)
+from ddpm_book.exercises.schedules import (
+    check_alpha_bar,
+    check_cosine_alpha_bar,
+)
+
+__all__ = [
+    "Feedback",
+    "check_alpha_bar",
+    "check_cosine_alpha_bar",
+    "check_ddpm_step",
+    "check_guided_eps",
+    "check_loss_simple",
+    "check_mu_theta",
+    "check_normal_kl",
+    "check_q_posterior",
+    "check_q_sample",
+    "check_timestep_embedding",
+    "check_x0_from_eps",
+]

@@ -1,0 +1,105 @@
+"""Checks for the network's inputs and for guidance (no chapter yet): the
+sinusoidal timestep embedding and classifier-free guidance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+import ddpm_lib as dl
+from ddpm_book.exercises.grading import (
+    Case,
+    Exercise,
+    Feedback,
+    Mistake,
+    generator,
+    grade,
+)
+
+__all__ = ["check_guided_eps", "check_timestep_embedding"]
+
+
+def _halves(t: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """The library embedding's sin and cos halves, each (B, dim // 2)."""
+    emb = dl.timestep_embedding(t, dim)
+    return emb[:, : dim // 2], emb[:, dim // 2 :]
+
+
+def _spaced_by_half(t: Tensor, dim: int) -> Tensor:
+    # ω_i = 10000^(−i/half) is the library's 10000^(−i/(half − 1)) with
+    # the longest period P chosen so that P^(1/(half − 1)) = 10000^(1/half).
+    half = dim // 2
+    return dl.timestep_embedding(
+        t, dim, max_period=10_000.0 ** ((half - 1) / half)
+    )
+
+
+_EMBEDDING = Exercise(
+    name="timestep_embedding",
+    reference=dl.timestep_embedding,
+    cases=lambda: [
+        Case((torch.tensor([1, 2, 50, 999, 1000]), 8), "t = 1..1000, dim 8"),
+        Case((torch.arange(1, 33), 32), "t = 1..32, dim 32"),
+    ],
+    equation=(
+        "[sin(t·ω_i) | cos(t·ω_i)], ω_i = 10000^(−i/(half − 1)), "
+        "halves concatenated"
+    ),
+    returns="a tensor of shape (B, dim)",
+    mistakes=[
+        Mistake(
+            "has the sin and cos halves swapped; the DDPM code puts the sin "
+            "half first: [sin(t·ω) | cos(t·ω)]",
+            lambda t, d: torch.cat(_halves(t, d)[::-1], dim=1),
+        ),
+        Mistake(
+            "interleaves sin and cos as the Transformer paper does; the "
+            "DDPM code concatenates the two halves [sin | cos]",
+            lambda t, d: torch.stack(_halves(t, d), dim=2).flatten(1),
+        ),
+        Mistake(
+            "spaces the frequencies with i/half; the DDPM code uses "
+            "i/(half − 1), so the last frequency is exactly 1/10000",
+            _spaced_by_half,
+        ),
+    ],
+)
+
+
+def check_timestep_embedding(fn: Callable[[Tensor, int], Tensor]) -> Feedback:
+    """Check ``fn(t, dim) -> (B, dim)`` sinusoidal embedding (even dim)."""
+    return grade(_EMBEDDING, fn)
+
+
+def _guidance_cases() -> list[Case]:
+    g = generator(5)
+    cond, uncond = (torch.randn(3, 2, 4, 4, generator=g) for _ in "cu")
+    return [Case((cond, uncond, w), f"w = {w}") for w in (0.0, 0.5, 3.0)]
+
+
+_GUIDANCE = Exercise(
+    name="guided_eps",
+    reference=lambda c, u, w: dl.guided_eps(c, u, w=w),
+    cases=_guidance_cases,
+    equation="Ho & Salimans Eq. 6: ε̃ = (1 + w) · ε(x_t, c) − w · ε(x_t)",
+    mistakes=[
+        Mistake(  # the two predictions trade places
+            "applies the guidance weight to the wrong term: ε̃ = (1 + w) · "
+            "ε(x_t, c) − w · ε(x_t), the conditional prediction gets 1 + w",
+            lambda c, u, w: dl.guided_eps(u, c, w=w),
+        ),
+        Mistake(  # ε(x_t) + w (ε(x_t, c) − ε(x_t)) is ε̃ less one step c − u
+            "uses w as the guidance scale s = 1 + w (diffusers' "
+            "convention); here ε̃ = ε(x_t) + (1 + w)(ε(x_t, c) − ε(x_t))",
+            lambda c, u, w: dl.guided_eps(c, u, w=w) - (c - u),
+        ),
+    ],
+)
+
+
+def check_guided_eps(fn: Callable) -> Feedback:
+    """Check ``fn(eps_cond, eps_uncond, w) -> eps``, classifier-free
+    guidance, Ho & Salimans (2022) Eq. 6."""
+    return grade(_GUIDANCE, fn)
