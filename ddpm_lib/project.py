@@ -30,7 +30,7 @@ def colab_url(notebook: str, version: str = __version__) -> str:
 
     Args:
         notebook: Path of an ``.ipynb`` file relative to the repository root,
-            e.g. ``"book/quickstart.ipynb"``.
+            e.g. ``"book/glance.ipynb"``.
         version: The release whose copy of the notebook opens.
     """
     if not notebook.endswith(".ipynb"):

@@ -8,6 +8,9 @@ blocked, as on a classroom machine without internet. A page fails when:
   anything outside the site (a CDN, a font, an analytics script);
 * it has math that MathJax did not typeset, or typeset as an error (a TeX
   error or an undefined macro);
+* its prose shows TeX that never became math (a dollar sign or a TeX
+  macro left in the text outside code, e.g. when a source line inside
+  ``$$`` starts with "- " and Markdown makes it a list item);
 * one of its explorers (``ddpm_book.explorer``) does not answer: every
   control is moved through all its values, and after each move the image
   must be the precomputed frame of the values shown, the value labels and
@@ -156,6 +159,29 @@ ALT_JS = r"""
   .map(img => [img.getAttribute("src") || "", img.getAttribute("alt") || ""])
   .filter(([src, alt]) => !alt.trim() || /\.(png|jpe?g|svg|gif)$/i.test(alt))
   .map(([src, alt]) => src.split("/").pop().slice(0, 24))
+"""
+# Text of the page content, outside code and typeset math, that still
+# looks like TeX: a macro (\frac, \operatorname), a dollar sign next
+# to math, or a braced sub- or superscript. Returns the offending snippets.
+RAW_TEX_JS = r"""
+() => {
+  const skip = "pre, code, kbd, samp, script, style, .highlight, "
+    + "mjx-container, .math, .MathJax, .ddpm-explorer";
+  const tex = /\\[A-Za-z]{2,}|\$\$?[^\s$]|[_^]\{/;
+  const root = document.querySelector("article") || document.body;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.parentElement || node.parentElement.closest(skip)) continue;
+    const text = node.textContent;
+    const match = tex.exec(text);
+    if (match) {
+      const start = Math.max(0, match.index - 20);
+      found.push(text.slice(start, match.index + 40).trim());
+    }
+  }
+  return found;
+}
 """
 # At phone width: how far the page, and each table that must turn into
 # cards there (book CSS, cell tag "notation-table"), overflow sideways.
@@ -344,6 +370,13 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
         problems.append(f"math not typeset: {math['missing']}")
     if math["errors"]:
         problems.append(f"MathJax errors: {math['errors']}")
+
+    raw_tex = page.evaluate(RAW_TEX_JS)
+    if raw_tex:
+        problems.append(
+            f"TeX left in the text ({len(raw_tex)} place(s); does a line "
+            f"inside $$ start with '- '?): {raw_tex[:3]}"
+        )
 
     no_alt = page.evaluate(ALT_JS)
     if no_alt:

@@ -1,7 +1,10 @@
 """Shared fixtures: schedules, seeded generators and the real dataset."""
 
 import importlib
+import importlib.util
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,6 +28,29 @@ def require(module: str):
     if os.environ.get("CI") == "true":
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+def chromium():
+    """Playwright's sync API and the system Chromium; skip (fail on CI)
+    without them."""
+    sync_api = require("playwright.sync_api")
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing (scripts/setup.sh installs it)")
+        pytest.skip("no system Chromium")
+    return sync_api, path
+
+
+def check_site_module():
+    """scripts/check_site.py, loaded as a module (it is a script)."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "check_site", root / "scripts" / "check_site.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import itertools
 import json
 import random
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from conftest import check_site_module, chromium  # noqa: E402
 
 import ddpm_lib as dl  # noqa: E402
 from ddpm_book import modes  # noqa: E402
@@ -563,22 +563,8 @@ def test_static_without_ipywidgets(live, tmp_path):
 # -- the page's JavaScript, in a real browser --
 
 
-def _chromium():
-    from conftest import require
-
-    sync_api = require("playwright.sync_api")
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing (scripts/setup.sh installs it)")
-        pytest.skip("no system Chromium")
-    return sync_api, path
-
-
 def test_javascript_follows_the_python_rule_in_a_browser(static):
-    sync_api, path = _chromium()
+    sync_api, path = chromium()
     frames = [
         {"T": 100, "t": 1, "s": "a"},
         {"T": 100, "t": 50, "s": "a"},
@@ -646,16 +632,6 @@ def test_javascript_follows_the_python_rule_in_a_browser(static):
     assert errors == []
 
 
-def _check_site():
-    """scripts/check_site.py, loaded as a module (it is a script)."""
-    spec = importlib.util.spec_from_file_location(
-        "check_site", ROOT / "scripts" / "check_site.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # The nearest-frame rule without its second key (the other controls).
 BROKEN_RULE_JS = """
 root => {
@@ -670,8 +646,8 @@ root => {
 
 
 def test_site_check_compares_the_page_rule_with_python(static):
-    sync_api, path = _chromium()
-    check_site = _check_site()
+    sync_api, path = chromium()
+    check_site = check_site_module()
     controls = {"T": [100, 300, 1000], "t": [1, 50, 500], "s": ["a", "b"]}
     frames = [
         {"T": 100, "t": 1, "s": "a"},

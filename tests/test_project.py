@@ -107,9 +107,9 @@ def test_release_links():
     assert project.pip_spec("1.2.3") == (
         f"git+{project.REPOSITORY_URL}.git@v1.2.3"
     )
-    url = project.colab_url("book/quickstart.ipynb", "1.2.3")
+    url = project.colab_url("book/glance.ipynb", "1.2.3")
     assert url.startswith("https://colab.research.google.com/github/")
-    assert url.endswith("/blob/v1.2.3/book/quickstart.ipynb")
+    assert url.endswith("/blob/v1.2.3/book/glance.ipynb")
     with pytest.raises(ValueError, match="ipynb"):
         project.colab_url("book/intro.md")
 
