@@ -17,7 +17,9 @@ from IPython.display import Code, display
 
 from ddpm_lib import project
 
-__all__ = ["glue", "load_result", "show_source"]
+__all__ = ["glue", "load_result", "sci", "show_source"]
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def show_source(obj) -> Code:
@@ -58,3 +60,14 @@ def glue(name: str, value, *, show: bool = True):
             display(value)
         return
     myst_glue(name, value, display=show)
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """``x`` in scientific notation for running text, e.g. "4.0 × 10⁻⁵".
+
+    ``digits`` significant digits. For glued values (``{glue:text}``):
+    math inside a glued value is not rendered, so the power is written
+    with Unicode superscripts.
+    """
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"

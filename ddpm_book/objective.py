@@ -3,9 +3,13 @@
 The book's first chapter trains a diffusion model live on a CPU. The
 network is a time-conditioned MLP ε_θ(x_t, t) (the same interface as the
 UNet: ``model(x_t, t) -> eps_pred``), and :func:`train_toy` minimises
-L_simple, Ho et al. (2020) Eq. (14), with Algorithm 1: draw x_0 from the
+L_simple, Ho et al. (2020) Eq. 14, with Algorithm 1: draw x_0 from the
 data, t ~ Uniform{1, …, T} and ε ~ N(0, I), and take a gradient step on
 ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
+
+The chapter on the training objective compares L_simple with the bound
+through :func:`bound_weight`, the weight λ_t that the bound puts on the
+noise-prediction error at step t (Ho et al. Eq. 12).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from torch import Tensor, nn
 
 from ddpm_lib.diffusion.forward import q_sample
 from ddpm_lib.diffusion.objective import loss_simple, sample_timesteps
-from ddpm_lib.diffusion.schedules import Schedule
+from ddpm_lib.diffusion.posterior import Variance, reverse_variance
+from ddpm_lib.diffusion.schedules import Schedule, pick, timesteps
 from ddpm_lib.diffusion.toy import GaussianMixture
 from ddpm_lib.networks.embedding import timestep_embedding
 
@@ -26,11 +31,45 @@ __all__ = [
     "SampleSummary",
     "ToyEpsMLP",
     "ToyTraining",
+    "bound_weight",
     "component_posterior",
     "optimal_loss",
     "sample_summary",
     "train_toy",
 ]
+
+
+def bound_weight(
+    sched: Schedule, t: Tensor | int, variance: Variance | str
+) -> Tensor:
+    """λ_t, the bound's weight on the noise error, Ho et al. (2020) Eq. 12.
+
+    With p_θ(x_{t−1} | x_t) = N(μ_θ, σ_t² I) and μ_θ built from ε_θ, the
+    term L_{t−1} of the bound is, up to a constant C_t,
+
+        L_{t−1} − C_t = λ_t E‖ε − ε_θ(x_t, t)‖²,
+        λ_t = β_t² / (2 σ_t² α_t (1 − ᾱ_t)).
+
+    L_simple gives every step weight 1 instead. Where σ_t² = 0 (β̃_1: at
+    t = 1 the term is the decoder L_0, not a KL) the weight is undefined
+    and comes back as NaN.
+
+    Args:
+        sched: The noise schedule.
+        t: Steps, a (B,) int64 tensor with 1 ≤ t ≤ T, or an int.
+        variance: σ_t² = β_t (``"beta"``) or β̃_t (``"beta_tilde"``).
+
+    Returns:
+        λ_t, shape (B,) ((1,) for an int t), in the schedule's precision.
+    """
+    if isinstance(t, int):
+        t = torch.tensor([t])
+    t = timesteps(sched, t, t)
+    sigma_sq = reverse_variance(sched, t, variance)  # (B,)
+    beta_t, alpha_t = pick(sched.beta, t), pick(sched.alpha, t)
+    alpha_bar_t = pick(sched.alpha_bar, t)
+    weight = beta_t**2 / (2 * sigma_sq * alpha_t * (1 - alpha_bar_t))
+    return torch.where(sigma_sq > 0, weight, torch.nan)
 
 
 class ToyEpsMLP(nn.Module):

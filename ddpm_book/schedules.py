@@ -45,7 +45,6 @@ __all__ = [
     "schedule_figure",
     "schedule_frames",
     "schedules_figure",
-    "sci",
 ]
 
 SCHEDULES = ("linear", "cosine", "quadratic", "sigmoid")
@@ -157,19 +156,6 @@ def first_step_below(sched: Schedule, level: float) -> int:
             f"{sched.alpha_bar[-1].item():.3g}"
         )
     return int(below[0]) + 1
-
-
-_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def sci(x: float, digits: int = 2) -> str:
-    """``x`` in scientific notation for running text, e.g. "4.0 × 10⁻⁵".
-
-    ``digits`` significant digits. Glued into a page as plain text: math
-    inside a glued value is not rendered.
-    """
-    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
-    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
 
 
 def _image(ax, x: Tensor, title: str) -> None:

@@ -303,3 +303,12 @@ def test_every_library_module_imports_without_the_book_aids():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_sci_writes_powers_of_ten_for_running_text():
+    from ddpm_book.notebook import sci
+
+    assert sci(4.0358e-5) == "4.0 × 10⁻⁵"
+    assert sci(2.653e-18, 1) == "3 × 10⁻¹⁸"
+    assert sci(7.334e-4, 3) == "7.33 × 10⁻⁴"
+    assert sci(12345.0) == "1.2 × 10⁴"

@@ -118,13 +118,6 @@ def test_with_4000_steps_about_half_shuffle_noise(sched):
     assert 0.45 < (4000 - t) / 4000 < 0.55
 
 
-def test_sci_writes_powers_of_ten_for_running_text():
-    assert bs.sci(4.0358e-5) == "4.0 × 10⁻⁵"
-    assert bs.sci(2.653e-18, 1) == "3 × 10⁻¹⁸"
-    assert bs.sci(7.334e-4, 3) == "7.33 × 10⁻⁴"
-    assert bs.sci(12345.0) == "1.2 × 10⁴"
-
-
 def _lines(ax):
     return [line.get_ydata() for line in ax.get_lines()]
 
