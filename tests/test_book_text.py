@@ -1,7 +1,10 @@
 """What a reader sees in the chapters' text, checked on the notebooks.
 
-Three rules that once failed on the built site:
+Four rules that once failed on the built site:
 
+- a line inside inline math never starts like a list item ("- ", "+ ",
+  "1. "): Markdown would end the paragraph there and the math on both
+  sides would reach the page as raw TeX;
 - an equation label is a cross-reference target, never text: outside its
   definition and {eq} roles it would reach the reader as "(fwd-reparam)";
 - the paper's equations are always "Ho et al. Eq. 4", so they cannot be
@@ -158,3 +161,54 @@ def test_the_detector_catches_typed_quantities():
         assert quantity_phrases(typed), typed
     for fine in [r"$96 \times 96$ pixels", "T = 1000 steps", "{eq}`x`"]:
         assert not quantity_phrases(fine), fine
+
+
+LIST_MARKER = re.compile(r"^\s*(?:[-+*]|\d+[.)])(?:\s|$)")
+
+
+def list_markers_inside_math(text: str) -> list[str]:
+    """Lines that continue an open inline $...$ but start like a list item.
+
+    Markdown reads such a line as a new bullet, and the math on both sides
+    reaches the page as raw TeX.
+    """
+    bad, display, fence, inline = [], False, False, False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            fence = not fence
+            continue
+        if fence:
+            continue
+        if stripped.startswith("$$"):
+            display ^= not (stripped.count("$$") >= 2 and stripped != "$$")
+            continue
+        if display:
+            continue
+        if not stripped:
+            inline = False  # a blank line ends the paragraph
+            continue
+        if inline and LIST_MARKER.match(line):
+            bad.append(line)
+        body = re.sub(r"`[^`]*`", "", line).replace("\\$", "")
+        inline ^= body.count("$") % 2 == 1
+    return bad
+
+
+def test_the_detector_of_stray_list_items():
+    broken = "Then $a = b\n- c$ and more."
+    assert list_markers_inside_math(broken) == ["- c$ and more."]
+    assert list_markers_inside_math("- item $a\n  + b$") == ["  + b$"]
+    fine = "- item $a\n  \\;+ b$\n\n$$\n- x\n$$ (label)\n1. next"
+    assert list_markers_inside_math(fine) == []
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_math_line_starts_like_a_list_item(path):
+    bad = [
+        f"cell {i}: {line!r}"
+        for i, cell in enumerate(_cells(path))
+        if cell["cell_type"] == "markdown"
+        for line in list_markers_inside_math("".join(cell["source"]))
+    ]
+    assert not bad, f"a line inside $...$ reads as a list item: {bad}"
