@@ -74,6 +74,7 @@ from ddpm_lib.io.checkpoint import (
     save_checkpoint,
 )
 from ddpm_lib.io.data import (
+    DataFileError,
     DataNotFoundError,
     DeviceDataset,
     Images,
@@ -102,6 +103,7 @@ __all__ = [
     "CheckpointError",
     "class_labels",
     "cosine_schedule",
+    "DataFileError",
     "DataNotFoundError",
     "ddim_sample",
     "ddim_sigma",

@@ -23,6 +23,8 @@ import sys
 
 import torch
 
+from ddpm_lib import arguments as types
+from ddpm_lib.arguments import Parser, UsageError, check_distinct, report
 from ddpm_lib.device import default_device
 from ddpm_lib.diffusion.objective import vlb_bpd
 from ddpm_lib.evaluation.classifier import load_classifier
@@ -33,12 +35,16 @@ from ddpm_lib.evaluation.metrics import (
     nearest_neighbour_distances,
 )
 from ddpm_lib.evaluation.provenance import write_result
-from ddpm_lib.io.checkpoint import CheckpointError, load_model
-from ddpm_lib.io.data import DataNotFoundError, load_images
+from ddpm_lib.io.checkpoint import load_model
+from ddpm_lib.io.data import load_images
+from ddpm_lib.io.files import OutputError, atomic_write
 from ddpm_lib.io.images import model_to_pixels, pixels_to_model
 from ddpm_lib.pipeline import class_labels, generate
+from ddpm_lib.sample import check_finite_samples
 
 __all__ = ["reference_report"]
+
+FASHION_TEST = 10_000  # Fashion-MNIST test images: the largest N
 
 
 def _distances(real, fake, classifier) -> dict:
@@ -46,11 +52,19 @@ def _distances(real, fake, classifier) -> dict:
     return {"fcd": fcd(real, fake, classifier=classifier), "kid": [mean, std]}
 
 
-def reference_report(n: int, *, seed: int = 0) -> dict:
-    """FCD and KID floor (train vs test) and ceiling (noise vs test)."""
-    classifier = load_classifier()
+def _fashion_mnist():
+    """The test and training images in model range."""
     test = pixels_to_model(load_images("fashion_mnist", split="test").pixels)
     train = pixels_to_model(load_images("fashion_mnist").pixels)
+    return test, train
+
+
+def reference_report(n: int, *, seed: int = 0) -> dict:
+    """FCD and KID floor (train vs test) and ceiling (noise vs test)."""
+    return _reference(n, seed, load_classifier(), *_fashion_mnist())
+
+
+def _reference(n: int, seed: int, classifier, test, train) -> dict:
     if not 2 <= n <= len(test):
         raise ValueError(f"--n must be in 2..{len(test)}; got {n}")
     g = torch.Generator().manual_seed(seed)
@@ -64,9 +78,29 @@ def reference_report(n: int, *, seed: int = 0) -> dict:
 
 
 def model_report(args) -> dict:
-    device = torch.device(args.device) if args.device else default_device()
+    device = args.device or default_device()
     model, sched, config = load_model(args.checkpoint, device=device)
-    classes = config.model.num_classes
+    m = config.model
+    if (m.image_channels, m.image_size) != (1, 28):
+        raise UsageError(
+            f"{args.checkpoint} makes images of shape "
+            f"{(m.image_channels, m.image_size, m.image_size)}; evaluation "
+            "measures Fashion-MNIST models, (1, 28, 28)"
+        )
+    if args.sampler == "ddim" and args.steps > sched.T:
+        raise UsageError(
+            f"--steps must be in 1..{sched.T} (the model's T); got "
+            f"{args.steps}"
+        )
+    classes = m.num_classes
+    if args.guidance and classes is None:
+        raise UsageError(
+            "--guidance needs a class-conditional model; this checkpoint's "
+            "network is unconditional"
+        )
+    # Everything the report needs is loaded before the sampling starts.
+    classifier = load_classifier()
+    test, train = _fashion_mnist()
     labels = class_labels(args.n, classes, device=device)
     g = torch.Generator(device).manual_seed(args.seed)
     samples = generate(
@@ -81,18 +115,14 @@ def model_report(args) -> dict:
         generator=g,
         batch_size=args.batch_size,
     ).cpu()
+    check_finite_samples(samples, args.checkpoint)
     if args.save_samples:  # uint8 pixels and the requested labels
-        torch.save(
-            {
-                "pixels": model_to_pixels(samples),
-                "labels": None if labels is None else labels.cpu(),
-            },
-            args.save_samples,
-        )
-    classifier = load_classifier()
-    test = pixels_to_model(load_images("fashion_mnist", split="test").pixels)
-    train = pixels_to_model(load_images("fashion_mnist").pixels)
-    report = reference_report(args.n, seed=args.seed)
+        saved = {
+            "pixels": model_to_pixels(samples),
+            "labels": None if labels is None else labels.cpu(),
+        }
+        atomic_write(args.save_samples, lambda f: torch.save(saved, f))
+    report = _reference(args.n, args.seed, classifier, test, train)
     report["model"] = {
         "sampler": args.sampler,
         "steps": args.steps if args.sampler == "ddim" else sched.T,
@@ -128,9 +158,8 @@ def model_report(args) -> dict:
     return report
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    p = Parser(
         prog="python -m ddpm_lib.evaluate",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
@@ -143,41 +172,66 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the floor and ceiling of the protocol",
     )
-    p.add_argument("--n", type=int, default=1000, help="sample count N")
+    p.add_argument(
+        "--n",
+        type=types.int_in(2, FASHION_TEST),
+        default=1000,
+        help="sample count N",
+    )
     p.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    p.add_argument("--guidance", type=float, default=0.0)
     p.add_argument(
-        "--bpd", type=int, default=0, help="test images for bits/dim (0: skip)"
+        "--steps", type=types.positive_int, default=50, help="DDIM steps"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=types.non_negative_float, default=0.0)
     p.add_argument(
-        "--batch-size", type=int, default=256, help="images per network call"
+        "--bpd",
+        type=types.int_in(0, FASHION_TEST),
+        default=0,
+        help="test images for bits/dim (0: skip)",
     )
-    p.add_argument("--device")
-    p.add_argument("--json", help="write the report (with provenance) here")
+    p.add_argument("--seed", type=types.seed, default=0)
+    p.add_argument(
+        "--batch-size",
+        type=types.positive_int,
+        default=256,
+        help="images per network call",
+    )
+    p.add_argument("--device", type=types.device)
+    p.add_argument(
+        "--json",
+        type=types.output_file,
+        help="write the report (with provenance) here",
+    )
     p.add_argument(
         "--save-samples",
         metavar="FILE",
+        type=types.output_file,
         help="also save the samples (uint8 pixels and labels, torch.save)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        args = parser().parse_args(argv)
+        check_distinct(
+            {"--checkpoint": args.checkpoint},
+            {"--json": args.json, "--save-samples": args.save_samples},
+        )
         if args.reference:
-            report = reference_report(args.n, seed=args.seed)
+            report_ = reference_report(args.n, seed=args.seed)
         else:
-            report = model_report(args)
-    except (CheckpointError, DataNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(
-        write_result(
+            report_ = model_report(args)
+        text = write_result(
             args.json,
-            report,
+            report_,
             "python -m ddpm_lib.evaluate " + " ".join(argv),
             checkpoint=args.checkpoint,
         )
-    )
+    except (UsageError, ValueError, FileNotFoundError, OutputError) as error:
+        return report(error)
+    print(text)
     return 0
 
 

@@ -9,6 +9,7 @@ classifier-free guidance is asked for.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -56,8 +57,10 @@ def eps_model(
             a class-conditional network); 0 means no guidance.
         prediction: What the network outputs: ``"eps"``, ``"x0"`` or ``"v"``.
     """
-    if guidance < 0:
-        raise ValueError(f"guidance must be >= 0; got {guidance}")
+    if not (guidance >= 0 and math.isfinite(guidance)):  # NaN fails >=
+        raise ValueError(
+            f"guidance must be a finite number >= 0; got {guidance}"
+        )
     null = getattr(getattr(unet, "config", None), "null_label", None)
     if guidance > 0 and (labels is None or null is None):
         raise ValueError(
@@ -149,6 +152,8 @@ def generate(
     """
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler must be 'ddpm' or 'ddim'; got {sampler!r}")
+    if not 0 <= eta <= 1:  # NaN fails every comparison
+        raise ValueError(f"eta must lie in [0, 1]; got {eta}")
     if labels is not None and labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},); got {labels.shape}")
     param = next(unet.parameters())

@@ -1,6 +1,7 @@
 """Data: local look-up before download, the three formats, device batches."""
 
 import gzip
+import os
 import pickle
 import urllib.error
 
@@ -182,3 +183,117 @@ def test_device_dataset_from_images_and_errors():
         next(ds.batches(5))
     with pytest.raises(ValueError, match="labels"):
         dl.DeviceDataset(torch.zeros(3, 2), torch.zeros(4))
+
+
+def write_cifar(folder, *, protocol=4, rename=None):
+    """Six CIFAR-10 batch files of 4 images each, pickled as given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"batch_label": b"a batch",
+            b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+            b"labels": [0, 1, 2, 9],
+            b"filenames": [b"a.png"] * 4,
+        }
+        raw = pickle.dumps(batch, protocol=protocol)
+        if rename:  # the module names of older numpy, as in the real files
+            raw = raw.replace(*rename)
+        (folder / name).write_bytes(raw)
+
+
+def test_cifar10_batches_as_distributed_still_load(monkeypatch, tmp_path):
+    # Protocol 2 with numpy.core (the files' own form) and _codecs.encode.
+    old, new = b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"
+    write_cifar(tmp_path, protocol=2, rename=(old, new))
+    raw = (tmp_path / "test_batch").read_bytes()
+    assert new in raw and b"c_codecs\nencode" in raw
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    got = dl.load_images("cifar10", split="test", download=False)
+    assert got.pixels.shape == (4, 3, 32, 32)
+    assert got.labels.tolist() == [0, 1, 2, 9]
+
+
+class RunsCode:
+    """What a crafted batch file holds: a call made while unpickling."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_crafted_cifar10_batch_cannot_run_code(
+    monkeypatch, tmp_path, protocol
+):
+    write_cifar(tmp_path)
+    marker = tmp_path / "code-ran"
+    crafted = {b"data": RunsCode(marker), b"labels": [0]}
+    (tmp_path / "data_batch_1").write_bytes(
+        pickle.dumps(crafted, protocol=protocol)
+    )
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DataFileError, match="data_batch_1") as info:
+        dl.load_images("cifar10", download=False)
+    assert "system" in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_cifar10_batch_of_the_wrong_shape_is_refused(monkeypatch, tmp_path):
+    write_cifar(tmp_path)
+    batch = {b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batch))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DataFileError, match="3072"):
+        dl.load_images("cifar10", split="test", download=False)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 2],  # truncated gzip stream
+        lambda raw: b"plain bytes, not gzip",  # not gzip at all
+        lambda raw: raw[:10] + bytes(len(raw) - 10),  # zeroed
+    ],
+    ids=["truncated", "not-gzip", "zeroed"],
+)
+def test_damaged_gz_files_name_the_file(monkeypatch, tmp_path, damage):
+    write_mnist_like(tmp_path, 5, compress=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DataFileError, match=str(path)):
+        dl.load_images("fashion_mnist", split="test", download=False)
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "typo"))
+    with pytest.raises(dl.DataNotFoundError, match=data.DATA_DIR_ENV):
+        dl.load_images("fashion_mnist", split="test", download=False)
+
+
+def test_half_a_dataset_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    write_mnist_like(tmp_path, 5, compress=True)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DataFileError, match="labels-idx1-ubyte"):
+        dl.load_images("fashion_mnist", split="test", download=False)
+
+
+def test_labels_that_do_not_fit_the_images_are_refused(monkeypatch, tmp_path):
+    write_mnist_like(tmp_path, 5, compress=False)
+    write_idx(
+        tmp_path / "t10k-labels-idx1-ubyte",
+        np.array([0, 1, 2, 3, 10]),
+        compress=False,
+    )
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(data.DataFileError, match="outside 0..9"):
+        dl.load_images("fashion_mnist", split="test", download=False)
+    write_idx(
+        tmp_path / "t10k-labels-idx1-ubyte", np.arange(4), compress=False
+    )
+    with pytest.raises(data.DataFileError, match="5 images"):
+        dl.load_images("fashion_mnist", split="test", download=False)

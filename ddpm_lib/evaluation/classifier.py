@@ -98,9 +98,16 @@ def load_classifier(
             f"no classifier weights at {path}; train them with "
             "`python -m ddpm_lib.train_classifier`"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = FashionClassifier()
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = FashionClassifier()
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except Exception as error:  # any damage, one error
+        raise ValueError(
+            f"{path} does not hold the classifier's weights "
+            f"({type(error).__name__}: {str(error)[:200]}); train them "
+            "again with `python -m ddpm_lib.train_classifier`"
+        ) from error
     return model.to(device).eval()
 
 
@@ -171,5 +178,7 @@ def save_weights(model: FashionClassifier, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.half() if v.is_floating_point() else v
              for k, v in model.state_dict().items()}  # fmt: skip
+    # Saved by path, as the shipped file was: torch names the archive
+    # after the file, so the same weights give the same bytes and hash.
     torch.save(state, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ import torch
 
 from ddpm_lib.device import default_device
 from ddpm_lib.evaluation.classifier import weights_path
+from ddpm_lib.io.files import atomic_write
 
 __all__ = ["provenance", "sha256", "verify_result", "write_result"]
 
@@ -92,8 +93,8 @@ def write_result(
     result["provenance"] = provenance(command, checkpoint=checkpoint)
     text = json.dumps(result, indent=1)
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n")
+        data = (text + "\n").encode()
+        atomic_write(path, lambda f: f.write(data))
     return text
 
 

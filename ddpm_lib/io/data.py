@@ -15,9 +15,11 @@ Where the files come from, in order:
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import pickle
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +33,11 @@ from ddpm_lib.io.images import pixels_to_model
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DataFileError",
     "DataNotFoundError",
     "DeviceDataset",
     "Images",
+    "image_shape",
     "load_images",
 ]
 
@@ -109,20 +113,52 @@ _SPECS = {
 }
 
 
+class DataFileError(ValueError):
+    """A dataset file that is damaged or not in its dataset's format."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The contents of ``path``, gunzipped if its name ends in .gz."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, OSError, zlib.error) as error:  # BadGzipFile too
+        raise DataFileError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); it "
+            "is truncated or not the original file. Replace it with the "
+            "original (or delete it so the data is downloaded)"
+        ) from error
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of a dataset's images, known without loading it."""
+    if name not in _SPECS:
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {sorted(_SPECS)}"
+        )
+    return (1, 28, 28) if _SPECS[name].idx else (3, 32, 32)
+
+
 def _read_idx(path: Path) -> Tensor:
     """Read an IDX file (the MNIST format), gzipped or not."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    data = _read_bytes(path)
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+        raise DataFileError(
+            f"{path} is not an IDX file of unsigned bytes; replace it with "
+            "the original file"
+        )
     ndim = data[3]
     shape = tuple(
         int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
     )
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: expected shape {shape}")
+        raise DataFileError(
+            f"{path} is truncated: expected shape {shape}; replace it with "
+            "the original file"
+        )
     return torch.from_numpy(array.reshape(shape).copy())
 
 
@@ -134,33 +170,125 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 
 def _read_local(spec: _Spec, folder: Path, train: bool) -> Images | None:
-    """The dataset from ``folder`` (flat or torchvision layout), if there."""
+    """The dataset from ``folder`` (flat or torchvision layout), if there.
+
+    Raises:
+        DataFileError: if only some of the split's files are there, or
+            one of them is damaged.
+    """
     for sub in (folder, folder / spec.folder):
         if spec.idx:
             prefix = "train" if train else "t10k"
-            images = _find(sub, f"{prefix}-images-idx3-ubyte")
-            labels = _find(sub, f"{prefix}-labels-idx1-ubyte")
-            if images and labels:
-                pixels = _read_idx(images).unsqueeze(1)  # (N, 1, 28, 28)
-                return Images(pixels, _read_idx(labels).long(), spec.classes)
+            stems = [
+                f"{prefix}-images-idx3-ubyte",
+                f"{prefix}-labels-idx1-ubyte",
+            ]
+            found = [_find(sub, stem) for stem in stems]
         else:
-            names = (
+            stems = (
                 [f"data_batch_{i}" for i in range(1, 6)]
                 if train
                 else ["test_batch"]
             )
-            if all((sub / n).is_file() for n in names):
-                return _read_cifar(sub, names, spec.classes)
+            found = [sub / n if (sub / n).is_file() else None for n in stems]
+        if not any(found):
+            continue
+        if not all(found):
+            missing = [s for s, f in zip(stems, found, strict=True) if not f]
+            raise DataFileError(
+                f"{sub} holds part of {spec.torchvision_name} only: "
+                f"{', '.join(missing)} is missing. Add the missing files "
+                "or remove the others"
+            )
+        if spec.idx:
+            pixels = _read_idx(found[0])  # (N, 28, 28)
+            labels = _read_idx(found[1]).long()  # (N,)
+            if pixels.ndim != 3:
+                raise DataFileError(
+                    f"{found[0]} does not hold images (N, H, W)"
+                )
+            images = Images(pixels.unsqueeze(1), labels, spec.classes)
+        else:
+            images = _read_cifar(sub, stems, spec.classes)
+        _check_labels(images, sub)
+        return images
     return None
 
 
+def _check_labels(images: Images, folder: Path) -> None:
+    n, labels = len(images.pixels), images.labels
+    if labels.shape != (n,):
+        raise DataFileError(
+            f"the files in {folder} hold {n} images but labels of shape "
+            f"{tuple(labels.shape)}; replace them with the original files"
+        )
+    if n and not 0 <= int(labels.min()) <= int(labels.max()) < len(
+        images.classes
+    ):
+        raise DataFileError(
+            f"the labels in {folder} lie outside 0..{len(images.classes) - 1}"
+            "; replace them with the original files"
+        )
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, lists, dicts and plain values, nothing else.
+
+    ``pickle.load`` runs whatever a file names, so a crafted batch file
+    could run code; a CIFAR-10 batch needs only these globals.
+    """
+
+    # numpy's array constructor (``numpy._core`` since numpy 2, ``numpy.core``
+    # in the files as distributed) and _codecs.encode, which Python 3
+    # writes for bytes under protocol 2.
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): "reconstruct",
+        ("numpy._core.multiarray", "_reconstruct"): "reconstruct",
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,
+    }
+
+    def find_class(self, module: str, name: str):
+        found = self.ALLOWED.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name}: a dataset file holds "
+                "arrays and lists only"
+            )
+        if found == "reconstruct":
+            return np.ndarray((0,)).__reduce__()[0]  # numpy's _reconstruct
+        return found
+
+
 def _read_cifar(folder: Path, names: list[str], classes) -> Images:
+    """CIFAR-10 batches ("python version"), read without running code."""
     pixels, labels = [], []
     for name in names:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        pixels.append(np.asarray(batch[b"data"], dtype=np.uint8))
-        labels.extend(batch[b"labels"])
+        path = folder / name
+        try:
+            with open(path, "rb") as f:
+                batch = _ArrayUnpickler(f, encoding="bytes").load()
+            data = np.asarray(batch[b"data"])
+            batch_labels = [int(v) for v in batch[b"labels"]]
+        except pickle.UnpicklingError as error:
+            raise DataFileError(
+                f"{path} is not a CIFAR-10 batch and was not loaded: "
+                f"{error}. Replace it with the original file"
+            ) from error
+        except Exception as error:  # damaged: any failure, one error
+            raise DataFileError(
+                f"{path} cannot be read as a CIFAR-10 batch "
+                f"({type(error).__name__}: {error}); replace it with the "
+                "original file"
+            ) from error
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+            raise DataFileError(
+                f"{path}: expected uint8 rows of 3072 pixels; got "
+                f"{data.dtype} {data.shape}. Replace it with the original"
+            )
+        pixels.append(data)
+        labels.extend(batch_labels)
     array = np.concatenate(pixels).reshape(-1, 3, 32, 32)  # (N, C, H, W)
     return Images(
         torch.from_numpy(array),
@@ -216,8 +344,11 @@ def load_images(
             is found.
 
     Raises:
-        DataNotFoundError: when there is no local copy and no download;
-            its message names the ways to get the data.
+        DataNotFoundError: when there is no local copy and no download,
+            or ``DDPM_DATA_DIR`` names no folder; its message names the
+            ways to get the data.
+        DataFileError: when a local file is damaged, incomplete or not in
+            the dataset's format (read without running code).
     """
     if name not in _SPECS:
         raise ValueError(
@@ -228,7 +359,14 @@ def load_images(
     spec, train = _SPECS[name], split == "train"
     folders = []
     if os.environ.get(DATA_DIR_ENV):
-        folders.append(Path(os.environ[DATA_DIR_ENV]).expanduser())
+        folder = Path(os.environ[DATA_DIR_ENV]).expanduser()
+        if not folder.is_dir():
+            raise DataNotFoundError(
+                f"{DATA_DIR_ENV} is set to {folder}, which is not a folder; "
+                "point it at the folder that holds the dataset files, or "
+                "unset it"
+            )
+        folders.append(folder)
     if name == "fashion_mnist":
         folders.append(DEBIAN_FASHION_MNIST)
     for folder in folders:

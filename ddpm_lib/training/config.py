@@ -7,6 +7,7 @@ ddpm_lib.train``) builds one of these and nothing else reads its flags.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from ddpm_lib.diffusion.forward import as_prediction
@@ -80,10 +81,33 @@ class TrainConfig:
         for name in ("T", "steps", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.lr <= 0 or self.grad_clip <= 0 or self.warmup_steps < 0:
-            raise ValueError("lr and grad_clip must be > 0, warmup >= 0")
+        for name in ("warmup_steps", "checkpoint_every", "sample_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.data_limit is not None and self.data_limit < 1:
+            raise ValueError(
+                f"data_limit must be >= 1 (or None); got {self.data_limit}"
+            )
+        # `not x > 0` also refuses NaN, which every comparison fails.
+        if not 0 < self.lr <= 1:  # Adam moves each weight by about lr
+            raise ValueError(f"lr must lie in (0, 1]; got {self.lr}")
+        if not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
+            raise ValueError(
+                f"grad_clip must be a finite number > 0; got {self.grad_clip}"
+            )
+        if not 0 <= self.ema_decay <= 1:
+            raise ValueError(
+                f"ema_decay must lie in [0, 1]; got {self.ema_decay}"
+            )
         if not 0 <= self.label_dropout < 1:
             raise ValueError("label_dropout must lie in [0, 1)")
+        if self.max_minutes is not None and not (
+            self.max_minutes > 0 and math.isfinite(self.max_minutes)
+        ):
+            raise ValueError(
+                f"max_minutes must be a finite number > 0 (or None); got "
+                f"{self.max_minutes}"
+            )
         if self.cuda_graph and self.compile:
             raise ValueError(
                 "choose one of compile and cuda_graph (--compile, "

@@ -29,6 +29,9 @@ from ddpm_lib.io.checkpoint import (
     EXPORT,
     CheckpointError,
     load_checkpoint,
+    non_finite_message,
+    non_finite_tensors,
+    run_config,
     save_checkpoint,
 )
 from ddpm_lib.io.data import DeviceDataset
@@ -40,11 +43,12 @@ from ddpm_lib.training.distributed import rank_and_world
 from ddpm_lib.training.ema import EMA
 from ddpm_lib.training.step import build_step, draw_batch, optimizer_options
 
-__all__ = ["Trainer", "TrainingDiverged"]
+__all__ = ["Trainer", "TrainingDiverged", "check_config", "check_setup"]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last checkpoint
+    with finite weights is kept."""
 
 
 class Trainer:
@@ -60,6 +64,9 @@ class Trainer:
             ``progress(total=, initial=, desc=, unit=)`` (e.g.
             ``tqdm.tqdm``); None for no bar.
         on_log: Called with each loss-history record (e.g. ``print``).
+        should_stop: Asked before every step; True ends the run as its
+            time budget does: with a checkpoint. The command line sets it
+            on Ctrl-C and SIGTERM.
     """
 
     def __init__(
@@ -70,10 +77,12 @@ class Trainer:
         out_dir: str | os.PathLike | None = None,
         progress: Callable[..., Any] | None = None,
         on_log: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.config, self.data, self.device = config, data, data.device
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.progress, self.on_log = progress, on_log
+        self.should_stop = should_stop
         self.rank, self.world = rank_and_world()
         check_setup(config, data, self.world)
         self.sched = make_schedule(config).to(self.device)
@@ -97,6 +106,7 @@ class Trainer:
         )  # fmt: skip
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.step, self.history = 0, []
+        self.saved_step: int | None = None  # of the last checkpoint written
 
     def lr_at(self, step: int) -> float:
         """Learning rate of a step: linear warm-up, then constant."""
@@ -120,9 +130,13 @@ class Trainer:
 
         Returns the loss history: one record per ``log_every`` steps.
 
+        Stops early, with a checkpoint, when ``max_minutes`` have passed
+        or ``should_stop()`` says so.
+
         Raises:
-            TrainingDiverged: if the loss becomes NaN or infinite; the
-                last checkpoint written before is left as it was.
+            TrainingDiverged: if the loss or the weights become NaN or
+                infinite; the last checkpoint written before is left as
+                it was.
         """
         cfg = self.config
         target = cfg.steps if steps is None else steps
@@ -135,7 +149,7 @@ class Trainer:
             deadline = time.monotonic() + 60 * cfg.max_minutes
         window = Window(self.device)
         try:
-            while self.step < target and time.monotonic() < deadline:
+            while self.step < target and not self.stopping(deadline):
                 window.add(*self.train_step())
                 if bar is not None:
                     bar.update(1)
@@ -154,22 +168,45 @@ class Trainer:
                 bar.close()
         if window.steps:  # steps since the last reading (a time-budget stop)
             self.log(window)
-        every = cfg.checkpoint_every
-        if not (every and self.step % every == 0):
-            self.save(window)  # the end of the run or of its time budget
+        if self.saved_step != self.step:
+            self.save(window)  # the end of the run, its budget, or a stop
         return self.history
+
+    def stopping(self, deadline: float) -> bool:
+        """Whether to stop before the next step: the time budget is spent
+        or ``should_stop()`` asks. Processes under torchrun decide
+        together, at logging steps (one collective), so all stop at one
+        step; a lone process decides before every step."""
+        wanted = time.monotonic() >= deadline or (
+            self.should_stop is not None and bool(self.should_stop())
+        )
+        if self.world == 1:
+            return wanted
+        if self.step % self.config.log_every:
+            return False
+        flag = torch.tensor(float(wanted), device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _kept(self) -> str:
+        """Which checkpoint a failed run leaves, for its error message."""
+        if self.out_dir is None:
+            return ""
+        if self.saved_step is None:
+            return f"; no checkpoint of this run was written to {self.out_dir}"
+        return (
+            f"; the checkpoint in {self.out_dir} (step {self.saved_step}) "
+            "was kept"
+        )
 
     def check_finite(self, loss: Tensor | float) -> float:
         """The loss as a number; TrainingDiverged if it is not finite."""
         loss = float(loss)  # a sync: only when logging or checkpointing
         if not math.isfinite(loss):
-            where = ""
-            if self.out_dir is not None:
-                where = f"; the checkpoint in {self.out_dir} is from before"
             raise TrainingDiverged(
-                f"the loss became {loss} by step {self.step}{where}. Lower "
-                "the learning rate (--lr), keep gradient clipping on, or "
-                "check the data for NaN values."
+                f"the loss became {loss} by step {self.step}{self._kept()}. "
+                "Lower the learning rate (--lr), keep gradient clipping on, "
+                "or check the data for NaN values."
             )
         return loss
 
@@ -216,14 +253,31 @@ class Trainer:
     def save(self, window: Window | None = None) -> Path | None:
         """Write ``out_dir/checkpoint.pt`` (only the first process).
 
-        With the window of steps not yet logged, its loss is checked first:
-        a step whose loss was NaN never overwrites a good checkpoint.
+        The loss of the window of steps not yet logged, then every weight
+        (network, EMA, optimizer state) is checked first: a checkpoint
+        never holds a NaN or an infinity, so a diverged run never
+        overwrites a good one.
+
+        Raises:
+            TrainingDiverged: if the loss or a weight is not finite.
         """
         if window is not None and window.steps:
             self.check_finite(window.loss / window.steps)
+        state = self.state()
+        bad = non_finite_tensors(
+            {k: state[k] for k in ("model", "ema", "optimizer")}
+        )
+        if bad:
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite by step {self.step} "
+                f"({len(bad)} tensors, e.g. {bad[0]}){self._kept()}. Lower "
+                "the learning rate (--lr) and keep gradient clipping on."
+            )
         if self.out_dir is None or self.rank != 0:
             return None
-        return save_checkpoint(self.state(), self.out_dir / CHECKPOINT)
+        path = save_checkpoint(state, self.out_dir / CHECKPOINT)
+        self.saved_step = self.step
+        return path
 
     def save_samples(self, n: int = 64) -> Path | None:
         """A grid of EMA samples (DDIM-50) as ``samples_<step>.png``."""
@@ -262,7 +316,14 @@ class Trainer:
                 ``steps``, the intervals and the speed switches may differ.
             out_dir: Where the run goes on (default: the checkpoint's
                 folder).
-            hooks: ``progress`` and ``on_log``, as for the constructor.
+            hooks: ``progress``, ``on_log`` and ``should_stop``, as for
+                the constructor.
+
+        Raises:
+            CheckpointError: for a file that cannot be read, an export, a
+                config that asks for an absurd network or differs from
+                ``config`` where a run may not change, an incomplete
+                state, or weights that are not finite.
         """
         state = load_checkpoint(path, map_location=data.device)
         if state.get("kind") == EXPORT:
@@ -271,24 +332,36 @@ class Trainer:
                 "training cannot continue from it; resume from the run's "
                 "checkpoint.pt"
             )
-        saved = TrainConfig.from_dict(state["config"])
+        saved = run_config(state, path)  # sizes checked before allocating
         if config is not None:
             saved = resumed_config(saved, config, path)
+        weights = {k: state.get(k) for k in ("model", "ema", "optimizer")}
+        bad = non_finite_tensors(weights)
+        if bad:
+            raise CheckpointError(non_finite_message(path, bad))
         out_dir = Path(path).parent if out_dir is None else out_dir
         trainer = cls(saved, data, out_dir=out_dir, **hooks)
-        trainer.model.load_state_dict(state["model"])
-        trainer.ema.load_state_dict(state["ema"])
-        optimizer = state["optimizer"]
-        for group in optimizer["param_groups"]:  # this run's switches
-            group.update(optimizer_options(saved), lr=float(group["lr"]))
-        trainer.optimizer.load_state_dict(optimizer)
-        rng = state["rng"]
-        trainer.generator.set_state(rng["generator"].cpu())
-        torch.set_rng_state(rng["torch"].cpu())
-        if "cuda" in rng and trainer.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"].cpu(), trainer.device)
-        trainer.step = int(state["step"])
-        trainer.history = list(state["history"])
+        try:
+            trainer.model.load_state_dict(state["model"])
+            trainer.ema.load_state_dict(state["ema"])
+            optimizer = state["optimizer"]
+            for group in optimizer["param_groups"]:  # this run's switches
+                group.update(optimizer_options(saved), lr=float(group["lr"]))
+            trainer.optimizer.load_state_dict(optimizer)
+            rng = state["rng"]
+            trainer.generator.set_state(rng["generator"].cpu())
+            torch.set_rng_state(rng["torch"].cpu())
+            if "cuda" in rng and trainer.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"].cpu(), trainer.device)
+            trainer.step = int(state["step"])
+            trainer.history = list(state["history"])
+        except Exception as error:  # any gap or mismatch, one error
+            raise CheckpointError(
+                f"{path} does not hold a complete ddpm_lib training state "
+                f"({type(error).__name__}: {error})"
+            ) from error
+        if Path(out_dir) == Path(path).parent:  # the checkpoint it keeps
+            trainer.saved_step = trainer.step
         return trainer
 
 
@@ -316,6 +389,7 @@ class Window:
 
 def check_setup(config: TrainConfig, data: DeviceDataset, world: int):
     """Refuse, before any work, a run that cannot work on this data."""
+    check_config(config, data.device, world)
     m, shape = config.model, tuple(data.x.shape[1:])
     want = (m.image_channels, m.image_size, m.image_size)
     if shape != want:
@@ -325,14 +399,24 @@ def check_setup(config: TrainConfig, data: DeviceDataset, world: int):
         )
     if m.num_classes is not None and data.labels is None:
         raise ValueError("a class-conditional network needs labels")
+    if config.batch_size > len(data):
+        raise ValueError(
+            f"batch_size {config.batch_size} is larger than the data "
+            f"({len(data)} images); lower --batch-size or raise --data-limit"
+        )
+
+
+def check_config(config: TrainConfig, device: torch.device, world: int):
+    """Refuse a run that cannot work on this device and process count
+    (checked before the data is loaded)."""
     if config.cuda_graph and world > 1:
         raise ValueError(
             "cuda_graph trains on one GPU; drop --cuda-graph under torchrun"
         )
-    if config.cuda_graph and data.device.type != "cuda":
+    if config.cuda_graph and torch.device(device).type != "cuda":
         raise ValueError(
             f"cuda_graph needs the data on a CUDA GPU; it is on "
-            f"{data.device}. Drop --cuda-graph (it only helps on a GPU)"
+            f"{device}. Drop --cuda-graph (it only helps on a GPU)"
         )
     if config.batch_size % world:
         raise ValueError(
