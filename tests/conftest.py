@@ -19,6 +19,25 @@ def sched():
 
 
 @pytest.fixture
+def image():
+    """One small image x_0 in [-1, 1] and its noise, (1, 1, 8, 8), float64."""
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64) * 2 - 1
+    eps = torch.randn(1, 1, 8, 8, generator=gen, dtype=torch.float64)
+    return x0, eps
+
+
+@pytest.fixture
+def one_thread():
+    """Many small tensor operations: on a shared CPU one thread is far
+    faster than many, with the same results."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def gen():
     return torch.Generator().manual_seed(0)
 

@@ -13,14 +13,6 @@ from ddpm_book.moments import chain_moments
 matplotlib.use("Agg")
 
 
-@pytest.fixture
-def image():
-    gen = torch.Generator().manual_seed(0)
-    x0 = torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64) * 2 - 1
-    eps = torch.randn(1, 1, 8, 8, generator=gen, dtype=torch.float64)
-    return x0, eps
-
-
 def test_the_forward_chapter_still_finds_the_schedules():
     # book/forward.ipynb compares the schedules through this module.
     assert ff.SCHEDULES == bs.SCHEDULES

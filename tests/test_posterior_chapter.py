@@ -23,13 +23,7 @@ matplotlib.use("Agg")
 STEPS = [1, 2, 5, 10, 50, 100, 200, 500, 1000]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small tensor operations: threads only add overhead here.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def coefficient_x0(sched, t):

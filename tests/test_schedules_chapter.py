@@ -13,14 +13,6 @@ from ddpm_book import schedules as bs
 matplotlib.use("Agg")
 
 
-@pytest.fixture
-def image():
-    gen = torch.Generator().manual_seed(0)
-    x0 = torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64) * 2 - 1
-    eps = torch.randn(1, 1, 8, 8, generator=gen, dtype=torch.float64)
-    return x0, eps
-
-
 def test_named_schedules_and_beta_ranges():
     sched = bs.named_schedule("quadratic", 50, beta_1=1e-3, beta_T=0.05)
     torch.testing.assert_close(

@@ -25,15 +25,7 @@ from ddpm_book.objective import (
     train_toy,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The MLP is tiny: on a shared CPU one thread is far faster than many
-    # (the results are the same).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
