@@ -421,7 +421,7 @@ class Explorer:
                     f'max="{len(c.values) - 1}" step="1" value="{j}" '
                     f'data-ddpm-control="{i}" '
                     f'aria-valuetext="{html.escape(c.labels[j])}" '
-                    f'style="width:16em;vertical-align:middle">'
+                    f'style="width:16em;max-width:100%;vertical-align:middle">'
                 )
             else:
                 options = "".join(

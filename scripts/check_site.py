@@ -20,31 +20,63 @@ blocked, as on a classroom machine without internet. A page fails when:
   nearest-frame rule (``ddpm_book/explorer.js``) must pick, for a handful
   of (values asked for, control moved) pairs, the frame that the Python
   reference ``ddpm_book.explorer.nearest_frame`` picks on the same data;
+* an explorer is not usable without a mouse or a screen: a control
+  has no accessible name naming its parameter, or the value it stands
+  at is not announced (``aria-valuetext`` on a slider, the selected
+  option of a dropdown), or it shows no focus ring when focused, or its
+  arrow keys do not move it (the keys are pressed); in dark mode its
+  text is hard to read (axe's colour-contrast rule) or it keeps a
+  background of its own instead of the theme's; on a phone-sized screen
+  one of its controls does not fit;
+* axe-core (``axe-playwright-python``, which bundles it) finds a serious
+  or critical accessibility violation (minor and moderate ones are
+  counted on the page's line); the few rules switched off, each for
+  one selector of the theme, are listed with their reason in
+  ``AXE_IGNORE``;
+* a link inside the site names a file that does not exist, or a
+  ``#fragment`` that is no id of its target page, or leaves the site; a
+  Colab link names a notebook that does not exist in the repository
+  (``--repo``, default: the current directory) at the path after the
+  branch or tag;
+* an image does not load (lazy images are loaded first);
 * a figure has no alternative text (none, or only its file name);
-* the page is heavier than ``--max-page-mb``;
+* the page is heavier than ``--max-page-mb`` (default 4): its HTML plus
+  the images it loads on opening. What a reader's action fetches later
+  would be reported apart; no page fetches anything on request today,
+  so that is out of scope;
 * on a phone-sized screen (390 px wide) the page scrolls sideways, or the
   notation page's translation table (which turns into one card per row
   there) does not fit the screen.
 
 Prints one line per page (with the median time one explorer frame took to
 draw when the book was built: what a live slider costs per move on that
-machine), saves a screenshot of each page and of each
-explorer after its controls moved (``--screenshots DIR``), and exits with
-status 1 if any page failed.
+machine), saves a screenshot of each page (light and dark mode, and at
+phone width) and of each explorer after its controls moved (light and
+dark) with ``--screenshots DIR``, and exits with status 1 if any page
+failed.
 
     python scripts/check_site.py _build/html --screenshots /tmp/shots
 
-Needs Python's playwright (requirements-dev.txt) and a system Chromium
-(``scripts/setup.sh`` installs it); it never downloads a browser.
+Dark mode is the theme's (pydata-sphinx-theme under sphinx-book-theme):
+its switch stores ``mode`` in localStorage and sets ``data-mode`` and
+``data-theme`` on ``<html>``; the check does the same on the open page,
+with the browser's colour scheme emulated as dark.
+
+Needs Python's playwright and axe-playwright-python
+(requirements-dev.txt) and a system Chromium (``scripts/setup.sh``
+installs it); it never downloads a browser.
 """
 
 from __future__ import annotations
 
 import argparse
+import html.parser
 import random
+import re
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from ddpm_book.explorer import nearest_frame
 
@@ -194,6 +226,303 @@ PHONE_JS = """
 })
 """
 
+# -- accessibility of the explorers -----------------------------------------
+
+# Per control of an explorer: its accessible name (aria-label,
+# aria-labelledby or a <label for>), whether its value is announced, and
+# whether it shows a focus ring when focused.
+CONTROLS_A11Y_JS = """
+root => {
+  const data = JSON.parse(root.querySelector(
+    'script[type="application/json"]').textContent);
+  const text = el => (el ? el.textContent : "").trim();
+  return data.names.map((name, m) => {
+    const input = root.querySelector(`[data-ddpm-control="${m}"]`);
+    let label = input.getAttribute("aria-label") || "";
+    const by = input.getAttribute("aria-labelledby");
+    if (!label && by) {
+      label = by.split(/\\s+/)
+        .map(id => text(document.getElementById(id))).join(" ");
+    }
+    if (!label && input.labels) {
+      label = Array.from(input.labels, text).join(" ");
+    }
+    const shown = text(root.querySelector(`[data-ddpm-value="${m}"]`));
+    const tag = input.tagName.toLowerCase();
+    let announced;
+    if (tag === "select") {
+      const option = input.options[input.selectedIndex];
+      announced = option ? text(option) : "";
+    } else {
+      announced = input.getAttribute("aria-valuetext") || "";
+    }
+    input.focus();
+    const style = getComputedStyle(input);
+    const ring = (style.outlineStyle !== "none"
+                  && parseFloat(style.outlineWidth) > 0)
+      || (style.boxShadow && style.boxShadow !== "none");
+    const focused = document.activeElement === input;
+    input.blur();
+    return {name, tag, label: label.trim(), shown, announced,
+            focused, ring: !!ring};
+  });
+}
+"""
+
+# In dark mode: the explorer's own background (it must have none, so the
+# theme's shows through, or the page's).
+BACKGROUND_JS = """
+root => {
+  const clear = c => c === "transparent" || /rgba\\(.*,\\s*0\\)$/.test(c);
+  const page = getComputedStyle(document.body).backgroundColor;
+  const own = [root, ...root.querySelectorAll("div, label, output")]
+    .map(el => getComputedStyle(el).backgroundColor)
+    .filter(c => !clear(c) && c !== page);
+  return own;
+}
+"""
+
+# The contrast (WCAG 2) of each text of an explorer against the
+# background behind it; axe leaves one-letter texts (a control named
+# "t") undecided, so the check computes it too. Returns [text, ratio] for
+# those under 4.5.
+CONTRAST_JS = """
+root => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => {
+    const [r, g, b] = rgb(c).slice(0, 3).map(v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const behind = el => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      const v = rgb(c);
+      if (v.length && (v.length < 4 || v[3] > 0)) { return c; }
+    }
+    return "rgb(255, 255, 255)";
+  };
+  const low = [];
+  for (const el of root.querySelectorAll("div, label, output")) {
+    const own = Array.from(el.childNodes)
+      .filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
+    if (!own) { continue; }
+    const [a, b] = [lum(getComputedStyle(el).color), lum(behind(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) { low.push([own.slice(0, 20), ratio]); }
+  }
+  return low;
+}
+"""
+
+# At phone width: how far each explorer's controls and image reach past
+# the right edge of the screen.
+EXPLORER_PHONE_JS = """
+() => Array.from(document.querySelectorAll(".ddpm-explorer"), root =>
+  Math.max(0, ...Array.from(
+    root.querySelectorAll("label, input, select, output, img"),
+    el => el.getBoundingClientRect().right - window.innerWidth)))
+"""
+
+# Switches the page to the theme's dark mode, as its own switch does.
+DARK_JS = """
+dark => {
+  const mode = dark ? "dark" : "light";
+  try { localStorage.setItem("mode", mode); } catch (e) {}
+  document.documentElement.dataset.mode = mode;
+  document.documentElement.dataset.theme = mode;
+}
+"""
+
+# -- axe-core --------------------------------------------------------------
+
+# Violations of the theme's markup that our content cannot fix: (rule id,
+# CSS selector of the elements it is switched off for, why). A violation
+# is ignored only on an element inside that selector.
+AXE_IGNORE: list[tuple[str, str, str]] = [
+    (
+        "aria-required-children",
+        ".citation-list",
+        "docutils writes the bibliography as role=list whose entries have "
+        "the DPUB-ARIA role doc-biblioentry, which axe does not count as "
+        "list items; the markup is Sphinx's, not the book's",
+    ),
+]
+# Impacts that fail a page; "minor" and "moderate" are counted only.
+AXE_FAIL = ("serious", "critical")
+
+# Runs axe (injected first) and returns one entry per offending element,
+# less the ones AXE_IGNORE switches off.
+AXE_JS = """
+async ([context, options, ignore]) => {
+  const results = await axe.run(context || document, options);
+  const found = [];
+  for (const v of results.violations) {
+    for (const node of v.nodes) {
+      let el = null;
+      const last = node.target[node.target.length - 1];
+      try {
+        el = document.querySelector(Array.isArray(last) ? last.at(-1) : last);
+      } catch (e) {}
+      if (el && ignore.some(([id, sel]) => id === v.id && el.closest(sel))) {
+        continue;
+      }
+      found.push({id: v.id, impact: node.impact || v.impact || "minor",
+                  target: node.target.flat().join(" "), help: v.help});
+    }
+  }
+  return found;
+}
+"""
+
+
+def axe_script() -> str:
+    """axe-core's script, as bundled by axe-playwright-python."""
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    return AXE_SCRIPT
+
+
+def run_axe(page, context: str | None = None, rules=None) -> list[dict]:
+    """axe's violations on the page (or inside ``context``, a selector).
+
+    ``rules`` limits the run to these rule ids. Returns one dict per
+    offending element: ``id``, ``impact``, ``target`` and ``help``.
+    """
+    if not page.evaluate("() => !!window.axe"):
+        page.evaluate(axe_script())
+    # no preload: axe would fetch the stylesheets again, which file://
+    # pages may not do (a console error)
+    options = {"resultTypes": ["violations"], "preload": False}
+    if rules:
+        options["runOnly"] = {"type": "rule", "values": list(rules)}
+    ignore = [[rule, selector] for rule, selector, _ in AXE_IGNORE]
+    return page.evaluate(AXE_JS, [context, options, ignore])
+
+
+def axe_problems(found: list[dict]) -> tuple[list[str], dict[str, int]]:
+    """Problems (serious and critical violations, one per rule) and the
+    count of lesser violations per rule."""
+    problems, lesser, by_rule = [], {}, {}
+    for v in found:
+        by_rule.setdefault(v["id"], []).append(v)
+    for rule, nodes in by_rule.items():
+        worst = max(
+            nodes,
+            key=lambda v: (
+                AXE_FAIL.index(v["impact"]) + 1
+                if v["impact"] in AXE_FAIL
+                else 0
+            ),
+        )
+        if worst["impact"] in AXE_FAIL:
+            problems.append(
+                f"axe {rule} ({worst['impact']}): {worst['help']}; "
+                f"{len(nodes)} element(s), e.g. {worst['target'][:80]}"
+            )
+        else:
+            lesser[rule] = len(nodes)
+    return problems, lesser
+
+
+# -- links and images ------------------------------------------------------
+
+COLAB = re.compile(
+    r"^https://colab\.research\.google\.com/github/"
+    r"[^/]+/[^/]+/blob/[^/]+/([^?#]+)"
+)
+# Every link's resolved address, and the page's own ids.
+LINKS_JS = """
+() => ({
+  links: Array.from(document.querySelectorAll("a[href]"), a => a.href),
+  ids: Array.from(document.querySelectorAll("[id], a[name]"),
+                  el => el.id || el.getAttribute("name")),
+})
+"""
+# Loads lazy images, waits for every image, returns those that did not
+# load (their src, shortened).
+IMAGES_JS = """
+async () => {
+  const imgs = Array.from(document.images);
+  for (const img of imgs) {
+    if (img.loading === "lazy") { img.loading = "eager"; }
+  }
+  const loaded = await Promise.all(imgs.map(async img => {
+    if (!img.getAttribute("src") && !img.srcset) { return false; }
+    if (img.complete && img.naturalWidth > 0) { return true; }
+    try { await img.decode(); } catch (e) { return false; }
+    return img.naturalWidth > 0 || /\\.svg([?#]|$)/i.test(img.src);
+  }));
+  return imgs.filter((img, k) => !loaded[k])
+    .map(img => (img.getAttribute("src") || "(no src)").slice(0, 80));
+}
+"""
+
+
+class _Ids(html.parser.HTMLParser):
+    """Collects the ids (and <a name>s) of an HTML file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if value and (key == "id" or (key == "name" and tag == "a")):
+                self.ids.add(value)
+
+
+_IDS: dict[Path, set[str]] = {}
+
+
+def page_ids(path: Path) -> set[str]:
+    """The ids of an HTML file (cached)."""
+    path = path.resolve()
+    if path not in _IDS:
+        parser = _Ids()
+        parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+        _IDS[path] = parser.ids
+    return _IDS[path]
+
+
+def check_links(page, site: Path, path: Path, repo: Path) -> list[str]:
+    """Internal links and anchors, and Colab links, of the open page."""
+    found = page.evaluate(LINKS_JS)
+    here, site = path.resolve(), site.resolve()
+    problems = []
+    for href in sorted(set(found["links"])):
+        colab = COLAB.match(href)
+        if colab:
+            notebook = repo / unquote(colab.group(1))
+            if notebook.suffix != ".ipynb" or not notebook.is_file():
+                problems.append(
+                    f"Colab link to {colab.group(1)}, which is not a "
+                    f"notebook in {repo}"
+                )
+            continue
+        url = urlsplit(href)
+        if url.scheme != "file":
+            continue  # the web (not reachable offline), mail, scripts
+        target = Path(unquote(url.path)).resolve()
+        name = href.split("/")[-1][:60]
+        if site != target and site not in target.parents:
+            problems.append(f"link leaves the site: {name}")
+            continue
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            problems.append(f"link to a missing file: {name}")
+            continue
+        fragment = unquote(url.fragment)
+        if not fragment or target.suffix != ".html":
+            continue
+        ids = set(found["ids"]) if target == here else page_ids(target)
+        if fragment not in ids:
+            problems.append(f"link to a missing anchor: {name}")
+    return problems
+
 
 def find_pages(site: Path) -> list[Path]:
     """Every HTML page of the site, outside Sphinx's asset folders."""
@@ -245,6 +574,93 @@ def check_rule(root, count: int = RULE_PAIRS) -> tuple[list[str], int]:
                 f"rule frame {py} {data['combos'][py]}"
             )
     return problems, len(pairs)
+
+
+def announced(root, where: str) -> list[str]:
+    """Does every control tell a screen reader the value shown beside it?"""
+    return [
+        f"{where}: control {c['name']} announces {c['announced']!r} to a "
+        f"screen reader but shows {c['shown']!r} (aria-valuetext)"
+        for c in root.evaluate(CONTROLS_A11Y_JS)
+        if c["announced"] != c["shown"]
+    ]
+
+
+def check_access(root, check_state) -> list[str]:
+    """Can a keyboard and a screen reader use the explorer's controls?
+
+    Every control needs an accessible name naming its parameter, must
+    announce the value shown beside it, show a focus ring when focused,
+    and move on arrow keys (or, where the nearest frame of a one-step
+    move is the frame shown, on End and Home); ``check_state`` then checks
+    that the page followed the move.
+    """
+    problems = announced(root, "at start")
+    for c in root.evaluate(CONTROLS_A11Y_JS):
+        name = c["name"]
+        if name.lower() not in c["label"].lower():
+            problems.append(
+                f"control {name} has no accessible name naming it "
+                f"(<label for> or aria-label; it has {c['label']!r})"
+            )
+        if not (c["focused"] and c["ring"]):
+            problems.append(f"control {name} shows no focus ring when focused")
+    start = root.evaluate(STATE_JS)["controls"]
+    for m, control in enumerate(start):
+        widget = root.locator(f'[data-ddpm-control="{m}"]')
+        up = control["index"] < control["count"] - 1
+        if control["tag"] == "select":
+            keys = ["ArrowDown" if up else "ArrowUp"]
+        else:
+            keys = [
+                "ArrowRight" if up else "ArrowLeft",
+                "End" if up else "Home",
+            ]
+        moved = False
+        for key in keys:
+            widget.focus()
+            widget.press(key)
+            where = f"{control['name']} <- key {key}"
+            state = check_state(where)
+            problems += announced(root, where)
+            if state["controls"][m]["index"] != control["index"]:
+                moved = True
+                break
+        if not moved:
+            problems.append(
+                f"control {control['name']} does not move on the "
+                f"keyboard ({', '.join(keys)})"
+            )
+        if control["tag"] == "select":
+            widget.select_option(str(control["index"]))
+        else:
+            widget.fill(str(control["index"]))
+    return problems
+
+
+def check_dark(page) -> list[str]:
+    """In the theme's dark mode (switched on by the caller), is every
+    explorer's text readable, and does it take the theme's background?"""
+    problems = []
+    for i, own in enumerate(page.locator(".ddpm-explorer").all()):
+        for text, ratio in own.evaluate(CONTRAST_JS)[:3]:
+            problems.append(
+                f"explorer {i + 1}: in dark mode {text!r} is hard to read "
+                f"(contrast {ratio:.1f}, under 4.5)"
+            )
+        colours = own.evaluate(BACKGROUND_JS)
+        if colours:
+            problems.append(
+                f"explorer {i + 1}: in dark mode it keeps a background of "
+                f"its own ({colours[0]}); let the theme's show through"
+            )
+    found = run_axe(page, ".ddpm-explorer", rules=["color-contrast"])
+    for v in found[:3]:
+        problems.append(
+            f"in dark mode, explorer text is hard to read: {v['help']} "
+            f"({v['target'][:60]})"
+        )
+    return problems
 
 
 def check_explorer(root, name: str, shots: Path | None) -> dict:
@@ -316,6 +732,7 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
             before = state["src"]
         if changes == 0:
             problems.append(f"moving {control['name']} never changed it")
+    problems += check_access(root, check_state)
     if shots is not None:
         # the last control one step from its start, for the screenshot
         last = len(start["controls"]) - 1
@@ -378,6 +795,13 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
             f"inside $$ start with '- '?): {raw_tex[:3]}"
         )
 
+    broken = page.evaluate(IMAGES_JS)
+    if broken:
+        problems.append(f"{len(broken)} image(s) do not load: {broken[:3]}")
+    problems += check_links(page, site, path, Path(args.repo))
+    axe_found, axe_lesser = axe_problems(run_axe(page))
+    problems += axe_found
+
     no_alt = page.evaluate(ALT_JS)
     if no_alt:
         problems.append(
@@ -413,10 +837,36 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
         )
     if shots is not None:
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(shots / f"{stem}.png"), full_page=True)
+        page.screenshot(
+            path=str(shots / f"{stem}.png"), full_page=True, timeout=60_000
+        )
+    if found or shots is not None:
+        page.emulate_media(color_scheme="dark")
+        page.evaluate(DARK_JS, True)
+        if found:
+            problems += check_dark(page)
+        if shots is not None:
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(
+                path=str(shots / f"{stem}_dark.png"),
+                full_page=True,
+                timeout=60_000,
+            )
+            for i in range(explorers.count()):
+                explorers.nth(i).screenshot(
+                    path=str(shots / f"{stem}_explorer{i + 1}_dark.png")
+                )
+        page.evaluate(DARK_JS, False)
+        page.emulate_media(color_scheme="light")
 
     page.set_viewport_size(PHONE)
     phone = page.evaluate(PHONE_JS)
+    for i, over in enumerate(page.evaluate(EXPLORER_PHONE_JS)):
+        if over > 1:
+            problems.append(
+                f"explorer {i + 1}: on a {PHONE['width']} px wide screen "
+                f"its controls reach {over:.0f} px past the edge"
+            )
     if phone["page"] > 1:
         problems.append(
             f"on a {PHONE['width']} px wide screen the page scrolls "
@@ -445,6 +895,11 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
                 for r in found
             )
         )
+    if axe_lesser:
+        parts.append(
+            "axe minor/moderate: "
+            + ", ".join(f"{rule} x{n}" for rule, n in axe_lesser.items())
+        )
     status = "ok" if not problems else "FAILED"
     line = f"{status:6} {rel}: " + "; ".join(parts)
     for problem in problems[:20]:
@@ -454,7 +909,8 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
     return not problems, line
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("site", nargs="?", default="_build/html")
     parser.add_argument(
@@ -463,10 +919,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-page-mb",
         type=float,
-        default=8.0,
-        help="heaviest page allowed, HTML plus images (default 8)",
+        default=4.0,
+        help="heaviest page allowed, HTML plus the images it loads on "
+        "opening (default 4)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--repo",
+        default=".",
+        help="the repository whose notebooks Colab links name (default: "
+        "the current directory)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     site = Path(args.site)
     pages = find_pages(site)
     if not pages:

@@ -682,3 +682,144 @@ def test_site_check_compares_the_page_rule_with_python(static):
         problems, count = check_site.check_rule(root)
         assert count == 0 and "no ddpmExplorer.nearest" in problems[0]
         browser.close()
+
+
+# -- keyboard, screen readers, dark mode and phones --------------------------
+
+# The theme's dark mode, in short: dark background, light text.
+DARK_CSS = (
+    "<style>html[data-theme=dark] body{background:#121212;color:#ddd}</style>"
+)
+# Faults planted in a working explorer, and what the site check says.
+ACCESS_FAULTS = {
+    "no label": (
+        "root => root.querySelectorAll('label').forEach(l => l.remove())",
+        "has no accessible name naming it",
+    ),
+    "stale valuetext": (
+        "root => { const i = root.querySelector('input[type=range]');"
+        " i.addEventListener('input', () =>"
+        " setTimeout(() => i.setAttribute('aria-valuetext', '?'))); }",
+        "announces",
+    ),
+    "no focus ring": (
+        "root => { const s = document.createElement('style');"
+        " s.textContent = '.ddpm-explorer *:focus{outline:none}';"
+        " document.head.append(s); }",
+        "shows no focus ring",
+    ),
+    "keys do nothing": (
+        "root => root.querySelectorAll('input, select').forEach(i =>"
+        " i.addEventListener('keydown', e => e.preventDefault()))",
+        "does not move on the keyboard",
+    ),
+}
+
+
+def _explorer_page(browser, ex, extra=""):
+    page = browser.new_page()
+    page.set_content(
+        f"<html lang='en'><head>{DARK_CSS}{extra}</head>"
+        f"<body><main>{ex._repr_html_()}</main></body></html>"
+    )
+    return page
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api, path = chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=path, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+def _access(check_site, page) -> list[str]:
+    root = page.locator(".ddpm-explorer")
+    # what the site check's own state check would find after a key press
+    seen = []
+
+    def state(where):
+        seen.append(where)
+        return root.evaluate(check_site.STATE_JS)
+
+    problems = check_site.check_access(root, state)
+    assert seen, "no key was pressed"
+    return problems
+
+
+@pytest.mark.parametrize("fault", [None, *ACCESS_FAULTS])
+def test_controls_work_from_keyboard_and_screen_reader(static, browser, fault):
+    check_site = check_site_module()
+    controls = {"t": [1, 50, 500, 1000], "s": ["linear", "cosine"]}
+    ex = explore(Recorder(), controls, title="access")
+    page = _explorer_page(browser, ex)
+    root = page.locator(".ddpm-explorer")
+    html_ = ex._repr_html_()
+    # native controls, each named by a <label for> that names its
+    # parameter; the slider tells its value through aria-valuetext
+    assert re.search(r'<label for="[^"]+-c0"[^>]*>t</label>', html_)
+    assert re.search(r'<label for="[^"]+-c1"[^>]*>s</label>', html_)
+    assert 'aria-valuetext="1"' in html_
+    if fault is None:
+        assert _access(check_site, page) == []
+        # arrow keys move the slider and the page follows
+        slider = root.locator("input[type=range]")
+        slider.focus()
+        slider.press("ArrowRight")
+        assert slider.get_attribute("aria-valuetext") == "50"
+        assert "t = 50" in root.locator("img").get_attribute("alt")
+        dropdown = root.locator("select")
+        dropdown.focus()
+        dropdown.press("ArrowDown")
+        assert "s = cosine" in root.locator("img").get_attribute("alt")
+    else:
+        plant, message = ACCESS_FAULTS[fault]
+        root.evaluate(plant)
+        problems = _access(check_site, page)
+        assert any(message in p for p in problems), problems
+    page.close()
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        (None, None),
+        (".ddpm-explorer label{color:#000}", "hard to read"),
+        (".ddpm-explorer{background:#fff}", "background of its own"),
+    ],
+)
+def test_explorer_follows_the_dark_theme(static, browser, fault, message):
+    check_site = check_site_module()
+    ex = explore(Recorder(), {"t": [1, 50], "s": ["a", "b"]}, title="dark")
+    extra = f"<style>{fault}</style>" if fault else ""
+    page = _explorer_page(browser, ex, extra)
+    page.emulate_media(color_scheme="dark")
+    page.evaluate(check_site.DARK_JS, True)
+    problems = check_site.check_dark(page)
+    if fault is None:
+        assert problems == []
+        label = page.locator(".ddpm-explorer label").first
+        assert label.evaluate("l => getComputedStyle(l).color") == (
+            "rgb(221, 221, 221)"
+        )
+    else:
+        assert any(message in p for p in problems), problems
+    page.close()
+
+
+@pytest.mark.parametrize(
+    "fault", [None, ".ddpm-explorer input{min-width:600px}"]
+)
+def test_explorer_fits_a_phone(static, browser, fault):
+    check_site = check_site_module()
+    controls = {"noise_level": [0.1, 0.2, 0.3], "t": [1, 2]}
+    ex = explore(Recorder(), controls, title="phone")
+    extra = f"<style>{fault}</style>" if fault else ""
+    page = _explorer_page(browser, ex, extra)
+    page.set_viewport_size(check_site.PHONE)
+    over = page.evaluate(check_site.EXPLORER_PHONE_JS)
+    assert (over[0] > 1) == bool(fault), over
+    page.close()

@@ -75,7 +75,7 @@ def test_student_notebooks_run_with_every_exercise_unfinished(tmp_path):
         nb = nbformat.read(path, as_version=4)
         NotebookClient(
             nb,
-            timeout=300,
+            timeout=600,
             kernel_name="python3",
             resources={"metadata": {"path": str(tmp_path)}},
         ).execute()  # raises on any error
