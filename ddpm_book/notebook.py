@@ -8,6 +8,8 @@ this module.
 
 from __future__ import annotations
 
+import html
+import importlib
 import inspect
 import json
 import urllib.request
@@ -17,14 +19,69 @@ from IPython.display import Code, display
 
 from ddpm_lib import project
 
-__all__ = ["glue", "load_result", "sci", "show_source"]
+__all__ = ["api_anchor", "glue", "load_result", "sci", "show_source"]
 
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+# The API reference page (book/api.md) documents every name of
+# ``ddpm_lib.__all__`` and of these modules' ``__all__``, each once, at
+# the module that defines it.
+API_PAGE = "api.html"  # beside the chapters in the built site
+API_MODULES = (
+    "ddpm_lib",
+    "ddpm_lib.evaluation.classifier",
+    "ddpm_lib.evaluation.metrics",
+    "ddpm_lib.evaluation.provenance",
+)
+
+
+def api_anchor(obj) -> str | None:
+    """The anchor of ``obj`` on the API reference page, or None.
+
+    Autodoc's anchors are full dotted names where the object is defined,
+    e.g. ``"ddpm_lib.diffusion.forward.q_sample"`` for ``dl.q_sample``, and
+    ``"module-<name>"`` for a module. Objects the page does not document
+    (helpers of the book, private functions) have none.
+    """
+    for module_name in API_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            if getattr(module, name, None) is not obj:
+                continue
+            if inspect.ismodule(obj):
+                return f"module-{obj.__name__}"
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                return f"{obj.__module__}.{obj.__qualname__}"
+    return None
+
+
+class LibrarySource(Code):
+    """Highlighted source, followed by a link to its API reference entry."""
+
+    def __init__(self, obj):
+        super().__init__(inspect.getsource(obj), language="python")
+        self.anchor = api_anchor(obj)
+
+    def _repr_html_(self) -> str:
+        code = super()._repr_html_()
+        if self.anchor is None:
+            return code
+        name = self.anchor.removeprefix("module-")
+        link = html.escape(f"{API_PAGE}#{self.anchor}", quote=True)
+        return (
+            f'{code}<p class="api-link">API reference: '
+            f'<a href="{link}"><code>{html.escape(name)}</code></a></p>'
+        )
+
+
 def show_source(obj) -> Code:
-    """The source of a ddpm_lib function or class, highlighted."""
-    return Code(inspect.getsource(obj), language="python")
+    """The source of a ddpm_lib function or class, highlighted.
+
+    In HTML (the site, Jupyter) a line under the code links to the
+    object's entry in the API reference when it has one.
+    """
+    return LibrarySource(obj)
 
 
 def load_result(name: str) -> dict:
