@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "student_edition.py"
@@ -68,17 +67,33 @@ def test_solutions_hidden_tests_and_library_source_are_taken_out():
     assert not se.has_exercises(v4.new_notebook(cells=[prompt]))
 
 
+# Runs one notebook with nbclient in a fresh Python process and writes the
+# executed copy: the kernel's messages then travel over sockets of a
+# process that no other test has touched (a pytest worker that ran the
+# training tests before has been seen to lose a kernel's reply).
+EXECUTE = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3",
+               resources={"metadata": {"path": sys.argv[3]}}).execute()
+nbformat.write(nb, sys.argv[2])
+"""
+
+
 def test_student_notebooks_run_with_every_exercise_unfinished(tmp_path):
     notebooks = sorted((ROOT / "student").rglob("*.ipynb"))
     assert notebooks
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()  # raises on any error
+        executed = tmp_path / path.name
+        run = subprocess.run(
+            [sys.executable, "-c", EXECUTE, str(path), str(executed),
+             str(tmp_path)],
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{path.name}: {run.stderr[-3000:]}"
+        nb = nbformat.read(executed, as_version=4)
         checks = [
             "".join(o.get("text", "") for o in c.outputs)
             for c in nb.cells
