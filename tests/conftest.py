@@ -61,6 +61,18 @@ def chromium():
     return sync_api, path
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a test module (see :func:`chromium`)."""
+    sync_api, path = chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=path, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
 def check_site_module():
     """scripts/check_site.py, loaded as a module (it is a script)."""
     root = Path(__file__).resolve().parents[1]

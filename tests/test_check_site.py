@@ -59,17 +59,6 @@ def test_typeset_math_and_code_are_not_flagged():
 # -- one browser for the planted pages below ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api, path = chromium()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=path, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser):
     page = browser.new_page()

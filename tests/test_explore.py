@@ -725,17 +725,6 @@ def _explorer_page(browser, ex, extra=""):
     return page
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api, path = chromium()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=path, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
-
-
 def _access(check_site, page) -> list[str]:
     root = page.locator(".ddpm-explorer")
     # what the site check's own state check would find after a key press
