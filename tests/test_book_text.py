@@ -34,7 +34,8 @@ EQ_LABEL = re.compile(r"\$\$[ \t]*\(([A-Za-z0-9:_-]+)\)")
 # "Eq. 4", "Eqs. (6)–(7)", "Eq. (fwd-x0)".
 EQ_TEXT = re.compile(r"\bEqs?\.\s*\(?([0-9A-Za-z][\w-]*)")
 PAPER = re.compile(
-    r"(?:Ho et al\.(?: \(2020\))?|\{cite:t\}`ho2020ddpm`)(?:'s)?,?\s*$"
+    r"(?:(?:Ho|Song) et al\.(?: \(20\d\d\))?"
+    r"|\{cite:t\}`(?:ho2020ddpm|song2021ddim)`)(?:'s)?,?\s*$"
 )
 
 # Number phrases that claim a computed quantity: an approximation, a

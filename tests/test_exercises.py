@@ -465,7 +465,7 @@ def test_every_known_mistake_is_recognised_and_named(exercise, mistake):
 
 def test_every_exercise_is_found():
     names = {e.name for e in EXERCISES}
-    assert len(names) == 11 and "cosine_alpha_bar" in names
+    assert len(names) == 12 and "cosine_alpha_bar" in names
 
 
 def test_no_schedule_is_built_at_import():

@@ -20,6 +20,7 @@ one module per chapter.
 from ddpm_book.exercises.forward import check_q_sample, check_x0_from_eps
 from ddpm_book.exercises.grading import Feedback
 from ddpm_book.exercises.network import (
+    check_add_time,
     check_guided_eps,
     check_timestep_embedding,
 )
@@ -29,13 +30,16 @@ from ddpm_book.exercises.posterior import (
     check_mu_theta,
     check_q_posterior,
 )
+from ddpm_book.exercises.sampling import check_sampling_loop
 from ddpm_book.exercises.schedules import (
     check_alpha_bar,
     check_cosine_alpha_bar,
 )
+from ddpm_book.exercises.training import check_training_loss
 
 __all__ = [
     "Feedback",
+    "check_add_time",
     "check_alpha_bar",
     "check_cosine_alpha_bar",
     "check_ddpm_step",
@@ -45,6 +49,8 @@ __all__ = [
     "check_normal_kl",
     "check_q_posterior",
     "check_q_sample",
+    "check_sampling_loop",
     "check_timestep_embedding",
+    "check_training_loss",
     "check_x0_from_eps",
 ]

@@ -1,12 +1,14 @@
-"""Checks for the network's inputs and for guidance (no chapter yet): the
-sinusoidal timestep embedding and classifier-free guidance."""
+"""Checks for the network chapter and for guidance: the sinusoidal
+timestep embedding, how a residual block adds it, and classifier-free
+guidance."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
 
 import ddpm_lib as dl
 from ddpm_book.exercises.grading import (
@@ -17,8 +19,9 @@ from ddpm_book.exercises.grading import (
     generator,
     grade,
 )
+from ddpm_book.network import time_added, time_added_as
 
-__all__ = ["check_guided_eps", "check_timestep_embedding"]
+__all__ = ["check_add_time", "check_guided_eps", "check_timestep_embedding"]
 
 
 def _halves(t: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -71,6 +74,72 @@ _EMBEDDING = Exercise(
 def check_timestep_embedding(fn: Callable[[Tensor, int], Tensor]) -> Feedback:
     """Check ``fn(t, dim) -> (B, dim)`` sinusoidal embedding (even dim)."""
     return grade(_EMBEDDING, fn)
+
+
+def _add_time_cases() -> list[Case]:
+    # C == W and H != C: adding along the wrong axis still runs and is
+    # caught by its values, not by a shape error.
+    g = generator(7)
+    cases = []
+    for (b, c, h, e), dtype in (
+        ((3, 5, 4, 8), torch.float32),
+        ((2, 6, 3, 10), torch.float64),
+    ):
+        proj = nn.Linear(e, c).to(dtype)
+        with torch.no_grad():
+            proj.weight.copy_(torch.randn(c, e, generator=g))
+            proj.bias.copy_(torch.randn(c, generator=g))
+        h_map = torch.randn(b, c, h, c, generator=g, dtype=dtype)
+        temb = 2 * torch.randn(b, e, generator=g, dtype=dtype)
+        about = f"h {(b, c, h, c)}, temb {(b, e)} in {str(dtype)[6:]}"
+        cases.append(Case((h_map, temb, proj), about))
+    return cases
+
+
+def _along_width(h: Tensor, temb: Tensor, proj: nn.Module) -> Tensor:
+    # The library's addition on h with C and W swapped, swapped back.
+    return time_added(h.transpose(1, 3), temb, proj).transpose(1, 3)
+
+
+_ADD_TIME = Exercise(
+    name="add_time",
+    reference=time_added,
+    cases=_add_time_cases,
+    equation=(
+        "ResBlock.forward: h + time_proj(SiLU(temb)), the (B, C) result "
+        "broadcast over H and W as (B, C, 1, 1)"
+    ),
+    returns="a tensor of h's shape (B, C, H, W)",
+    mistakes=[
+        Mistake(
+            "adds the projection along the last axis (W); it holds one "
+            "value per channel, so it must be reshaped to (B, C, 1, 1), "
+            "e.g. [:, :, None, None]",
+            _along_width,
+        ),
+        Mistake(  # the projection shown temb instead of SiLU(temb)
+            "projects temb itself; the library applies SiLU first: "
+            "time_proj(F.silu(temb))",
+            lambda h, e, p: time_added_as(h, e, p(e)),
+        ),
+        Mistake(
+            "applies SiLU after the projection; the library applies it "
+            "before: time_proj(F.silu(temb))",
+            lambda h, e, p: time_added_as(h, e, F.silu(p(F.silu(e)))),
+        ),
+        Mistake(  # the time term times h instead of plus h
+            "multiplies h by the projection; the time embedding is added",
+            lambda h, e, p: h * time_added(torch.zeros_like(h), e, p),
+        ),
+    ],
+)
+
+
+def check_add_time(fn: Callable) -> Feedback:
+    """Check ``fn(h, temb, time_proj) -> h'``, the line of ``ResBlock``
+    where the time embedding temb (B, E) is projected and added to the
+    feature map h (B, C, H, W)."""
+    return grade(_ADD_TIME, fn)
 
 
 def _guidance_cases() -> list[Case]:
