@@ -187,7 +187,7 @@ def start_noise(n: int, *, seed: int, device=None) -> tuple[Tensor, Tensor]:
     return x_T, g
 
 
-def trajectory_figure(traj: Trajectory, k: int, *, size: float = 1.0):
+def trajectory_figure(traj: Trajectory, k: int, *, size: float = 1.5):
     """Record ``k`` of a trajectory: x_t in the top row, x̂_0 below."""
     t = traj.t[k]
     fig = samples_figure(
@@ -224,7 +224,7 @@ def samples_figure(rows: dict[str, Tensor], *, size: float = 0.8):
             for spine in ax.spines.values():
                 spine.set_visible(False)
         row[0].set_ylabel(
-            name, rotation=0, ha="right", va="center", fontsize=8
+            name, rotation=0, ha="right", va="center", fontsize=9
         )
     return fig
 

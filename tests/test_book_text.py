@@ -164,6 +164,8 @@ def test_the_detector_catches_typed_quantities():
         assert not quantity_phrases(fine), fine
 
 
+# Directives whose body is code or TeX, not markdown.
+CODE_FENCES = ("{code", "{math", "{literalinclude", "{raw")
 LIST_MARKER = re.compile(r"^\s*(?:[-+*]|\d+[.)])(?:\s|$)")
 
 
@@ -173,13 +175,20 @@ def list_markers_inside_math(text: str) -> list[str]:
     Markdown reads such a line as a new bullet, and the math on both sides
     reaches the page as raw TeX.
     """
-    bad, display, fence, inline = [], False, False, False
+    bad, display, inline = [], False, False
+    fences = []  # open fences, innermost last: True where the body is code
     for line in text.split("\n"):
         stripped = line.strip()
         if stripped.startswith(("```", "~~~")):
-            fence = not fence
+            if fences and stripped in ("```", "~~~"):
+                fences.pop()
+            else:  # a directive's body ({prf:algorithm}, ...) is markdown
+                name = stripped.lstrip("`~")
+                fences.append(
+                    not name.startswith("{") or name.startswith(CODE_FENCES)
+                )
             continue
-        if fence:
+        if fences and fences[-1]:
             continue
         if stripped.startswith("$$"):
             display ^= not (stripped.count("$$") >= 2 and stripped != "$$")
@@ -202,6 +211,10 @@ def test_the_detector_of_stray_list_items():
     assert list_markers_inside_math("- item $a\n  + b$") == ["  + b$"]
     fine = "- item $a\n  \\;+ b$\n\n$$\n- x\n$$ (label)\n1. next"
     assert list_markers_inside_math(fine) == []
+    algorithm = "```{prf:algorithm} A\n4. $x = (a\n   - b)$\n```"
+    assert list_markers_inside_math(algorithm) == ["   - b)$"]
+    code = "```python\nx = $a\n- b\n```\n```{code-cell}\n$a\n- b\n```"
+    assert list_markers_inside_math(code) == []
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
