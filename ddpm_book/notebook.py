@@ -19,7 +19,14 @@ from IPython.display import Code, display
 
 from ddpm_lib import project
 
-__all__ = ["api_anchor", "glue", "load_result", "sci", "show_source"]
+__all__ = [
+    "api_anchor",
+    "glue",
+    "load_result",
+    "result_bytes",
+    "sci",
+    "show_source",
+]
 
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -84,8 +91,8 @@ def show_source(obj) -> Code:
     return LibrarySource(obj)
 
 
-def load_result(name: str) -> dict:
-    """A result file of the repository, e.g. ``"fashion_reference.json"``.
+def result_bytes(name: str) -> bytes:
+    """The bytes of a result file of the repository, e.g. ``"x.npz"``.
 
     Read from ``results/`` of the checkout the notebook runs in; where there
     is none (Colab), downloaded from the repository at this release's tag.
@@ -93,19 +100,25 @@ def load_result(name: str) -> dict:
     for folder in (Path.cwd(), *Path.cwd().parents):
         path = folder / "results" / name
         if path.is_file():
-            return json.loads(path.read_text())
+            return path.read_bytes()
     github = project.REPOSITORY_URL.replace(
         "https://github.com/", "https://raw.githubusercontent.com/"
     )
     url = f"{github}/{project.release_tag()}/results/{name}"
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            return json.loads(response.read())
+            return response.read()
     except OSError as error:
         raise FileNotFoundError(
             f"result file {name!r} is neither in a results/ folder here nor "
             f"reachable at {url}: {error}"
         ) from error
+
+
+def load_result(name: str) -> dict:
+    """A JSON result file of the repository, e.g.
+    ``"fashion_reference.json"``, found as :func:`result_bytes` finds it."""
+    return json.loads(result_bytes(name))
 
 
 def glue(name: str, value, *, show: bool = True):

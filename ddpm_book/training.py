@@ -11,15 +11,12 @@ that :mod:`ddpm_book.training_frames` ships (:func:`load_frames`).
 from __future__ import annotations
 
 import io
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 import ddpm_lib as dl
-from ddpm_lib import project
 from ddpm_lib.io.data import DeviceDataset, load_images
 from ddpm_lib.networks.unet import PRESETS
 from ddpm_lib.training.config import TrainConfig
@@ -114,22 +111,13 @@ def raw_and_ema(
 def load_frames(result: dict) -> np.ndarray:
     """The uint8 frames (K, N, H, W) that a training-frames result names.
 
-    Read from ``results/`` of this checkout, or downloaded from the
-    repository at this release's tag (Colab), as ``load_result`` does.
+    Found in ``results/`` or downloaded, as
+    :func:`~ddpm_book.notebook.result_bytes` finds a result file.
     """
+    from ddpm_book.notebook import result_bytes  # IPython: notebooks only
+
     name = result["frames_file"]
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        path = folder / "results" / name
-        if path.is_file():
-            data = path.read_bytes()
-            break
-    else:
-        github = project.REPOSITORY_URL.replace(
-            "https://github.com/", "https://raw.githubusercontent.com/"
-        )
-        url = f"{github}/{project.release_tag()}/results/{name}"
-        with urllib.request.urlopen(url, timeout=30) as response:
-            data = response.read()
+    data = result_bytes(name)
     with np.load(io.BytesIO(data)) as npz:
         frames, steps = npz["frames"], npz["steps"]
     if list(frames.shape) != result["frames_shape"] or (
