@@ -9,11 +9,15 @@ Examples:
 The report gives, for N samples against the first N test images: the
 Fréchet classifier distance (FCD) and KID, the floor (N training images:
 what a perfect model scores) and the ceiling (N noise images), the
-predicted-class histogram (mode dropping) and the distance of every sample
-to its nearest training image (memorisation); optionally the variational
-bound in bits/dim on test images. FCD depends on N: compare equal N only;
-10,000 for headline figures. The JSON file records the command, the
-commit, the hardware and the hashes of the checkpoint and the classifier.
+predicted-class histogram (mode dropping), the distance of every sample
+to its nearest training image (memorisation) and, for a class-conditional
+model, the class agreement: the share of samples the evaluation classifier
+reads back as the class they were asked for, at the run's --guidance and
+at --agreement-guidance (default: the book's weight, w = 2); optionally the
+variational bound in bits/dim on test images. FCD depends on N: compare
+equal N only; 10,000 for headline figures. The JSON file records the
+command, the commit, the hardware and the hashes of the checkpoint and the
+classifier.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import torch
 from ddpm_lib import arguments as types
 from ddpm_lib.arguments import Parser, UsageError, check_distinct, report
 from ddpm_lib.device import default_device
+from ddpm_lib.diffusion.guidance import BOOK_GUIDANCE
 from ddpm_lib.diffusion.objective import vlb_bpd
 from ddpm_lib.evaluation.classifier import load_classifier
 from ddpm_lib.evaluation.metrics import (
+    class_agreement,
     class_histogram,
     fcd,
     kid,
@@ -101,21 +107,26 @@ def model_report(args) -> dict:
     # Everything the report needs is loaded before the sampling starts.
     classifier = load_classifier()
     test, train = _fashion_mnist()
-    labels = class_labels(args.n, classes, device=device)
-    g = torch.Generator(device).manual_seed(args.seed)
-    samples = generate(
-        model,
-        sched,
-        args.n,
-        sampler=args.sampler,
-        steps=args.steps,
-        labels=labels,
-        guidance=args.guidance,
-        prediction=config.prediction,
-        generator=g,
-        batch_size=args.batch_size,
-    ).cpu()
-    check_finite_samples(samples, args.checkpoint)
+
+    def draw(n: int, guidance: float) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = class_labels(n, classes, device=device)
+        g = torch.Generator(device).manual_seed(args.seed)
+        samples = generate(
+            model,
+            sched,
+            n,
+            sampler=args.sampler,
+            steps=args.steps,
+            labels=labels,
+            guidance=guidance,
+            prediction=config.prediction,
+            generator=g,
+            batch_size=args.batch_size,
+        ).cpu()
+        check_finite_samples(samples, args.checkpoint)
+        return samples, labels
+
+    samples, labels = draw(args.n, args.guidance)
     if args.save_samples:  # uint8 pixels and the requested labels
         saved = {
             "pixels": model_to_pixels(samples),
@@ -132,6 +143,21 @@ def model_report(args) -> dict:
             samples, classifier=classifier
         ).tolist(),
     }
+    if labels is not None:
+        report["model"]["class_agreement"] = class_agreement(
+            samples, labels, classifier=classifier
+        )
+        if args.agreement_n:
+            n, w = args.agreement_n, args.agreement_guidance
+            if w == args.guidance and n <= args.n:
+                at, at_labels = samples[:n], labels[:n]
+            else:
+                at, at_labels = draw(n, w)
+            report["model"]["class_agreement_at"] = {
+                "guidance": w,
+                "n": n,
+                "share": class_agreement(at, at_labels, classifier=classifier),
+            }
     dist, _ = nearest_neighbour_distances(samples, train)
     report["model"]["nearest_train_rms"] = {
         "min": dist.min().item(),
@@ -184,6 +210,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--guidance", type=types.non_negative_float, default=0.0)
     p.add_argument(
+        "--agreement-guidance",
+        metavar="W",
+        type=types.non_negative_float,
+        default=BOOK_GUIDANCE,
+        help="also report the class agreement at this guidance weight "
+        f"(default: {BOOK_GUIDANCE:g}, the book's)",
+    )
+    p.add_argument(
+        "--agreement-n",
+        type=types.int_in(0, FASHION_TEST),
+        help="samples for that agreement (default: --n; 0: skip)",
+    )
+    p.add_argument(
         "--bpd",
         type=types.int_in(0, FASHION_TEST),
         default=0,
@@ -219,6 +258,8 @@ def main(argv=None) -> int:
             {"--checkpoint": args.checkpoint},
             {"--json": args.json, "--save-samples": args.save_samples},
         )
+        if args.agreement_n is None:
+            args.agreement_n = args.n
         if args.reference:
             report_ = reference_report(args.n, seed=args.seed)
         else:

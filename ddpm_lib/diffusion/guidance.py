@@ -16,7 +16,11 @@ from torch import Tensor
 
 from ddpm_lib.diffusion.forward import check_same_shape
 
-__all__ = ["guided_eps"]
+__all__ = ["BOOK_GUIDANCE", "guided_eps"]
+
+# The weight the book and the README draw class-conditioned samples with,
+# and at which the evaluation reports its class agreement.
+BOOK_GUIDANCE = 2.0
 
 
 def guided_eps(eps_cond: Tensor, eps_uncond: Tensor, *, w: float) -> Tensor:

@@ -26,6 +26,7 @@ from ddpm_lib.diffusion.toy import GaussianMixture
 from ddpm_lib.evaluation.classifier import FashionClassifier, load_classifier
 
 __all__ = [
+    "class_agreement",
     "class_histogram",
     "fcd",
     "kid",
@@ -149,6 +150,32 @@ def class_histogram(
         logits = classifier(images[start : start + batch_size].float())
         counts += torch.bincount(logits.argmax(1).cpu(), minlength=10)
     return counts / len(images)
+
+
+@torch.no_grad()
+def class_agreement(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    classifier: FashionClassifier | None = None,
+    batch_size: int = 1000,
+) -> float:
+    """Share of class-conditioned samples the classifier reads back as the
+    class they were asked for (1.0: every sample is its requested class)."""
+    _check_images("images", images)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(
+            f"labels must hold one class per image, shape ({len(images)},); "
+            f"got {tuple(labels.shape)}"
+        )
+    classifier = classifier or load_classifier()
+    labels = labels.cpu()
+    hits = 0
+    for start in range(0, len(images), batch_size):
+        logits = classifier(images[start : start + batch_size].float())
+        wanted = labels[start : start + batch_size]
+        hits += (logits.argmax(1).cpu() == wanted).sum()
+    return float(hits) / len(images)
 
 
 @torch.no_grad()
