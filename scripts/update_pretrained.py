@@ -3,7 +3,8 @@
 After a GPU run (``bash bench/gpu_run.sh OUTDIR``), on the CPU, in about
 five minutes:
 
-1. the weights and the 10,000-sample evaluation come from OUTDIR;
+1. the weights, the 10,000-sample evaluation and the quality sweep (FCD
+   and class agreement against DDIM steps and guidance) come from OUTDIR;
 2. the training record (results/runs/pretrained_train.json) is read from
    OUTDIR/log.txt, which is kept as results/logs/gpu_run_N.txt;
 3. the CPU sampling timing is measured again (bench/cpu_sample.py);
@@ -73,6 +74,28 @@ def training_record(log: str, log_path: str) -> dict:
     }
 
 
+# Result files of a GPU run, and where they are kept.
+RESULTS = {
+    "pretrained_eval.json": "pretrained_eval.json",
+    "quality_gpu.json": "quality_steps.json",  # the sampling chapter's
+}
+
+
+def describe_shipped(source: Path, target: Path) -> None:
+    """Keep a result file of the GPU run as one about the shipped weights.
+
+    It was computed on the GPU machine's copy (its command says where);
+    the copy in the package has the same hash, checked here.
+    """
+    from ddpm_lib.evaluation.provenance import sha256
+
+    result = json.loads(source.read_text())
+    if result["provenance"]["checkpoint_sha256"] != sha256(WEIGHTS):
+        raise SystemExit(f"error: {source} describes other weights")
+    result["provenance"]["checkpoint"] = str(WEIGHTS.relative_to(ROOT))
+    target.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("outdir", type=Path, help="the folder gpu_run.sh wrote")
@@ -100,13 +123,9 @@ def main(argv=None) -> int:
     # The evaluation ran on the GPU machine's copy of the weights (its
     # command says where); the file now describes the shipped copy, which
     # has the same hash.
-    ev = json.loads((args.outdir / "pretrained_eval.json").read_text())
-    if ev["provenance"]["checkpoint_sha256"] != sha256(WEIGHTS):
-        raise SystemExit("error: the evaluation describes other weights")
-    ev["provenance"]["checkpoint"] = str(WEIGHTS.relative_to(ROOT))
-    (ROOT / "results" / "pretrained_eval.json").write_text(
-        json.dumps(ev, indent=1) + "\n"
-    )
+    for name, kept_as in RESULTS.items():
+        if (args.outdir / name).is_file():
+            describe_shipped(args.outdir / name, ROOT / "results" / kept_as)
     record.update(
         commit=args.commit, date=args.date, weights_sha256=sha256(WEIGHTS)
     )

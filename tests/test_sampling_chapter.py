@@ -222,7 +222,11 @@ def test_quality_figure_draws_the_ddim_rows():
 def test_the_quality_file_has_steps_rows_and_provenance():
     path = NOTEBOOK.parents[1] / "results" / "quality_steps.json"
     result = json.loads(path.read_text())
-    steps = [r["steps"] for r in result["rows"] if r["sampler"] == "ddim"]
+    steps = [
+        r["steps"]
+        for r in result["rows"]
+        if r["sampler"] == "ddim" and r["conditional"] and r["guidance"] == 0
+    ]
     assert len(steps) >= 3 and steps == sorted(steps)
     assert result["n"] >= 100
     assert "bench/quality.py" in result["provenance"]["command"]
