@@ -192,3 +192,22 @@ def test_evaluate_refuses_bad_arguments(capsys, tmp_path):
     assert "--n must be" in capsys.readouterr().err
     assert evaluate.main(["--checkpoint", str(tmp_path / "x.pt")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_class_agreement_is_the_share_read_back_as_requested():
+    def classifier(x):  # reads the class from the first pixel
+        return torch.nn.functional.one_hot(
+            ((x[:, 0, 0, 0] + 1) * 4.5).round().long(), 10
+        ).float()
+
+    labels = torch.arange(8) % 10
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, 0, 0, 0] = labels / 4.5 - 1
+    assert metrics.class_agreement(x, labels, classifier=classifier) == 1.0
+    wrong = labels.clone()
+    wrong[:2] = (wrong[:2] + 1) % 10
+    assert metrics.class_agreement(
+        x, wrong, classifier=classifier, batch_size=3
+    ) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="one class per image"):
+        metrics.class_agreement(x, labels[:5], classifier=classifier)

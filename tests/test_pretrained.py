@@ -187,3 +187,39 @@ def test_the_reproduce_command_trains_the_recorded_steps_on_any_card():
     assert recorded.max_minutes is not None and again.max_minutes is None
     assert again.steps == run["steps"] < recorded.steps
     assert again == replace(recorded, steps=run["steps"], max_minutes=None)
+
+
+def test_the_training_record_is_read_back_from_the_gpu_log(tmp_path):
+    """scripts/update_pretrained.py rebuilds the committed record from the
+    log it names; a folder without a GPU run's files is refused."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = root / "scripts/update_pretrained.py"
+    spec = importlib.util.spec_from_file_location("update_pretrained", script)
+    update = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update)
+    run = json.loads((root / "results/runs/pretrained_train.json").read_text())
+    log = (root / run["log"]).read_text()
+    again = update.training_record(log, run["log"])
+    assert again == {
+        k: v
+        for k, v in run.items()
+        if k not in ("commit", "date", "weights_sha256")
+    }
+    with pytest.raises(SystemExit, match="no finished train step"):
+        update.training_record("== train: skipped\n", run["log"])
+    with pytest.raises(SystemExit, match="run bench/gpu_run.sh first"):
+        update.main(
+            [
+                str(tmp_path),
+                "--log-name",
+                "x.txt",
+                "--commit",
+                "c",
+                "--date",
+                "2026-01-01",
+            ]  # fmt: skip
+        )
