@@ -107,6 +107,8 @@ def bad_values(f):
             "--steps": ["0", "1001"],
             "--guidance": ["nan", "-1", "1"],  # 1: unconditional model
             "--bpd": ["-1", "10001"],
+            "--agreement-guidance": ["nan", "-1"],
+            "--agreement-n": ["-1", "10001"],
             "--seed": ["-1"],
             "--batch-size": ["0"],
             "--device": ["banana"],
