@@ -135,6 +135,19 @@ def kid(
     return float(mean), float(std)
 
 
+def _predicted_classes(
+    images: Tensor, classifier: FashionClassifier | None, batch_size: int
+) -> Tensor:
+    """The classifier's class for every image, on the CPU, shape (N,)."""
+    classifier = classifier or load_classifier()
+    return torch.cat(
+        [
+            classifier(part.float()).argmax(1).cpu()
+            for part in images.split(batch_size)
+        ]
+    )
+
+
 @torch.no_grad()
 def class_histogram(
     images: Tensor,
@@ -144,12 +157,8 @@ def class_histogram(
 ) -> Tensor:
     """Share of images the classifier puts in each class, shape (10,)."""
     _check_images("images", images)
-    classifier = classifier or load_classifier()
-    counts = torch.zeros(10)
-    for start in range(0, len(images), batch_size):
-        logits = classifier(images[start : start + batch_size].float())
-        counts += torch.bincount(logits.argmax(1).cpu(), minlength=10)
-    return counts / len(images)
+    predicted = _predicted_classes(images, classifier, batch_size)
+    return torch.bincount(predicted, minlength=10).float() / len(images)
 
 
 @torch.no_grad()
@@ -168,14 +177,8 @@ def class_agreement(
             f"labels must hold one class per image, shape ({len(images)},); "
             f"got {tuple(labels.shape)}"
         )
-    classifier = classifier or load_classifier()
-    labels = labels.cpu()
-    hits = 0
-    for start in range(0, len(images), batch_size):
-        logits = classifier(images[start : start + batch_size].float())
-        wanted = labels[start : start + batch_size]
-        hits += (logits.argmax(1).cpu() == wanted).sum()
-    return float(hits) / len(images)
+    predicted = _predicted_classes(images, classifier, batch_size)
+    return (predicted == labels.cpu()).float().mean().item()
 
 
 @torch.no_grad()
