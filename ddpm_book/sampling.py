@@ -19,6 +19,7 @@ from torch import Tensor
 import ddpm_lib as dl
 from ddpm_lib.diffusion.sampling import SampleStep
 from ddpm_lib.diffusion.toy import GaussianMixture
+from ddpm_lib.evaluation import metrics
 
 __all__ = [
     "Trajectory",
@@ -304,8 +305,8 @@ def class_agreement(
         generator=g,
         batch_size=batch_size,
     )
-    predicted = classifier(x.to(next(classifier.parameters()).device))
-    return (predicted.argmax(1).cpu() == labels.cpu()).float().mean().item()
+    x = x.to(next(classifier.parameters()).device)
+    return metrics.class_agreement(x, labels, classifier=classifier)
 
 
 def quality_figure(result: dict):
