@@ -78,6 +78,7 @@ from ddpm_lib.io.data import (
     DataNotFoundError,
     DeviceDataset,
     Images,
+    class_names,
     load_images,
 )
 from ddpm_lib.io.images import (
@@ -129,6 +130,7 @@ __all__ = [
     "interop",
     "linear_schedule",
     "load_checkpoint",
+    "class_names",
     "load_images",
     "export_model",
     "load_model",

@@ -57,7 +57,22 @@ if ! have_fashion_mnist; then
   fi
 fi
 
-# 3. Chromium, for the offline browser check of the built site
+# 3. onnxruntime-web, which runs the pretrained model in the sampling
+#    chapter's page (package.json pins it; the site serves its files).
+if ! command -v npm >/dev/null; then
+  apt_install nodejs npm || true
+  command -v npm >/dev/null ||
+    die "Node.js and npm are missing; the book's site serves onnxruntime-web from npm. Run: sudo apt-get install nodejs npm"
+fi
+npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$npm_stamp" ]; then
+  say "installing onnxruntime-web (npm ci)"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null ||
+    die "npm ci failed (see above); the npm registry must be reachable once"
+  touch "$npm_stamp"
+fi
+
+# 4. Chromium, for the offline browser check of the built site
 #    (scripts/check_site.py drives the system's browser; it never downloads one).
 have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
 if ! have_chromium; then

@@ -149,3 +149,31 @@ def test_step_profile_prints_time_per_step_and_the_top_operators(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "needs a CUDA GPU" in bad.stderr
+
+
+def test_browser_benchmark_times_the_page_sampler(tmp_path):
+    from conftest import chromium
+
+    chromium()  # skips (fails on CI) without a browser
+    result = tmp_path / "browser.json"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "browser_speed.py"),
+            "--json", str(result),
+        ],
+        capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "DDPM_FAST": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(result.read_text())
+    assert [row["steps"] for row in report["rows"]] == [2]
+    row = report["rows"][0]
+    assert row["median_seconds"] > 0 and row["median_ms_per_step"] > 0
+    assert row["max_abs_difference_to_ddpm_lib"] <= 1e-3
+    assert "DDIM-2, 4 images" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "browser_speed.py"),
+         "--steps", "0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "at least 1" in bad.stderr

@@ -141,6 +141,12 @@ def image_shape(name: str) -> tuple[int, int, int]:
     return (1, 28, 28) if _SPECS[name].idx else (3, 32, 32)
 
 
+def class_names(name: str) -> tuple[str, ...]:
+    """A dataset's class names, indexed by label, known without loading it."""
+    image_shape(name)  # the same error for an unknown name
+    return _SPECS[name].classes
+
+
 def _read_idx(path: Path) -> Tensor:
     """Read an IDX file (the MNIST format), gzipped or not."""
     data = _read_bytes(path)

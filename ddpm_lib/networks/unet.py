@@ -189,9 +189,11 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        qkv = self.qkv(self.norm(x)).reshape(b, 3, c, h * w)  # (B, 3, C, HW)
-        q, k, v = qkv.transpose(-1, -2).unbind(1)  # each (B, HW, C)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, 1, c, h * w)
+        # q, k, v: each (B, 1, HW, C), the head axis of one head. With 3-D
+        # inputs the ONNX exporters fail or, worse, export wrong attention.
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, 1, HW, C)
         out = out.transpose(-1, -2).reshape(b, c, h, w)  # (B, C, H, W)
         return x + self.proj(out)
 
