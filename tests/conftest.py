@@ -61,6 +61,19 @@ def chromium():
     return sync_api, path
 
 
+def browser_runtime():
+    """onnxruntime-web's files (scripts/setup.sh installs them with npm);
+    skip (fail on CI) without them."""
+    from ddpm_book.browser import runtime_folder
+
+    try:
+        return runtime_folder()
+    except FileNotFoundError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+
+
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for a test module (see :func:`chromium`)."""

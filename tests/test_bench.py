@@ -152,9 +152,10 @@ def test_step_profile_prints_time_per_step_and_the_top_operators(tmp_path):
 
 
 def test_browser_benchmark_times_the_page_sampler(tmp_path):
-    from conftest import chromium
+    from conftest import browser_runtime, chromium
 
     chromium()  # skips (fails on CI) without a browser
+    browser_runtime()  # or without onnxruntime-web
     result = tmp_path / "browser.json"
     out = subprocess.run(
         [

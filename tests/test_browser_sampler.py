@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import require
+from conftest import browser_runtime, require
 
 import ddpm_lib as dl
 from ddpm_book import browser as br
@@ -33,6 +33,7 @@ def pretrained():
 @pytest.fixture(scope="module")
 def assets(pretrained, tmp_path_factory):
     require("onnx"), require("onnxscript")
+    browser_runtime()
     folder = tmp_path_factory.mktemp("site")
     written = br.write_assets(folder, *pretrained, source=dl.pretrained_path())
     br.write_harness(folder)
