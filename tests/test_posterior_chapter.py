@@ -218,7 +218,8 @@ def test_the_upper_end_is_the_gaussian_value_for_other_variances(sched):
         v_t, v_prev = ab * 4 + 1 - ab, ab_prev * 4 + 1 - ab_prev
         bound = (sched.beta[t] * v_prev / v_t).item()
         average = bp.average_reverse_variance(sched, data, t)
-        assert beta_tilde(sched, t) <= average <= bound
+        # At the upper end the two agree to the last digits (rounding).
+        assert beta_tilde(sched, t) <= average <= bound * (1 + 1e-12)
         assert bound > sched.beta[t].item()
 
 
