@@ -40,20 +40,32 @@ blocked, as on a classroom machine without internet. A page fails when:
   branch or tag;
 * an image does not load (lazy images are loaded first);
 * a figure has no alternative text (none, or only its file name);
+* one of its generator blocks (``ddpm_book.browser``, the model run in
+  the page) misbehaves. From ``file://`` it must say that the page was
+  opened from a file (state "unavailable") and keep Generate disabled
+  (its precomputed frames are an explorer, checked as above). Then the
+  site is served over HTTP on 127.0.0.1, the page is opened there (every
+  request outside that server blocked, no JavaScript or console error
+  allowed), a class other than the default and DDIM with 10 steps are
+  chosen, and Generate is pressed: the run must end in state "done"
+  within 180 s (not "error"), its canvas must be shown and not uniform,
+  and a second run with the next seed must draw a different picture;
 * the page is heavier than ``--max-page-mb`` (default 4): its HTML plus
   the images it loads on opening. What a reader's action fetches later
-  would be reported apart; no page fetches anything on request today,
-  so that is out of scope;
+  is reported apart: for a generator, the bytes Generate fetched (the
+  runtime and the model), what those files weigh gzip-compressed (as a
+  web server would send them), and the seconds each run took;
 * on a phone-sized screen (390 px wide) the page scrolls sideways, or the
   notation page's translation table (which turns into one card per row
   there) does not fit the screen.
 
 Prints one line per page (with the median time one explorer frame took to
 draw when the book was built: what a live slider costs per move on that
-machine), saves a screenshot of each page (light and dark mode, and at
-phone width) and of each explorer after its controls moved (light and
-dark) with ``--screenshots DIR``, and exits with status 1 if any page
-failed.
+machine, and what a generator's runs took and fetched), saves a
+screenshot of each page (light and dark mode, and at phone width), of
+each explorer after its controls moved (light and dark) and of each
+generator after its runs with ``--screenshots DIR``, and exits with
+status 1 if any page failed.
 
     python scripts/check_site.py _build/html --screenshots /tmp/shots
 
@@ -70,6 +82,7 @@ installs it); it never downloads a browser.
 from __future__ import annotations
 
 import argparse
+import gzip
 import html.parser
 import random
 import re
@@ -757,6 +770,277 @@ def check_explorer(root, name: str, shots: Path | None) -> dict:
     }
 
 
+# -- the in-page generator ----------------------------------------------------
+
+# How long one Generate may take before the check gives up.
+GENERATE_TIMEOUT_S = 180
+GZIP_LEVEL = 6  # what a web server's gzip typically uses
+
+# What a generator block shows: its state (set by its script), whether
+# Generate can be pressed, the status text, and the count of finished runs.
+GENERATOR_JS = """
+root => {
+  const part = suffix => document.getElementById(root.id + suffix);
+  const api = root.ddpmBrowser || {};
+  return {
+    state: root.getAttribute("data-ddpm-state"),
+    go_disabled: part("-go").disabled,
+    status: part("-status").textContent.trim(),
+    runs: api.runs || 0,
+  };
+}
+"""
+# Whether the block's run is over: finished (a run more than ``runs``)
+# or failed.
+GENERATED_JS = """
+([id, runs]) => {
+  const root = document.getElementById(id);
+  const state = root.getAttribute("data-ddpm-state");
+  return state === "error"
+    || (state === "done" && (root.ddpmBrowser || {}).runs > runs);
+}
+"""
+# The picture a finished run left: the canvas as a PNG, the spread of its
+# pixel values (0 for a uniform canvas), and the run's sample and seconds.
+PICTURE_JS = """
+root => {
+  const canvas = document.getElementById(root.id + "-canvas");
+  const pixels = canvas.getContext("2d")
+    .getImageData(0, 0, canvas.width, canvas.height).data;
+  let low = 255, high = 0;
+  for (let i = 0; i < pixels.length; i++) {
+    if (i % 4 === 3) { continue; }  // alpha
+    low = Math.min(low, pixels[i]);
+    high = Math.max(high, pixels[i]);
+  }
+  const api = root.ddpmBrowser || {};
+  const sample = Array.from(api.sample || []);
+  return {
+    image: canvas.toDataURL(),
+    spread: high - low,
+    values: sample.length,
+    finite: sample.every(Number.isFinite),
+    seconds: api.seconds,
+  };
+}
+"""
+
+
+def check_generators_offline(page) -> list[str]:
+    """On a page opened from ``file://``: does every generator block say
+    it cannot run here, with Generate disabled?
+
+    Browsers do not let a ``file://`` page load the model, so the block
+    must be in state "unavailable" and say that the page was opened from
+    a file; its precomputed frames (an explorer) are checked as every
+    explorer is.
+    """
+    problems = []
+    for i, root in enumerate(page.locator(".ddpm-browser").all()):
+        shown = root.evaluate(GENERATOR_JS)
+        where = f"generator {i + 1} (from a file)"
+        if shown["state"] != "unavailable":
+            problems.append(
+                f"{where}: state {shown['state']!r}, not 'unavailable' "
+                f"(status: {shown['status'][:80]!r})"
+            )
+        if not shown["go_disabled"]:
+            problems.append(f"{where}: Generate can be pressed")
+        if "opened from a file" not in shown["status"]:
+            problems.append(
+                f"{where}: the status does not say the page was opened "
+                f"from a file: {shown['status'][:80]!r}"
+            )
+    return problems
+
+
+_GZIP: dict[Path, int] = {}
+
+
+def gzip_size(path: Path) -> int:
+    """The size of a file compressed with gzip -6 (cached per file)."""
+    path = path.resolve()
+    if path not in _GZIP:
+        data = path.read_bytes()
+        _GZIP[path] = len(gzip.compress(data, compresslevel=GZIP_LEVEL))
+    return _GZIP[path]
+
+
+def press_generate(page, root, *, seed: int) -> dict:
+    """Press one block's Generate with ``seed`` and wait for the run.
+
+    Returns what :data:`GENERATOR_JS` reads after the run, plus
+    ``timed_out``.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    uid = root.get_attribute("id")
+    runs = root.evaluate(GENERATOR_JS)["runs"]
+    page.locator(f"#{uid}-seed").fill(str(seed))
+    page.locator(f"#{uid}-go").click()
+    try:
+        page.wait_for_function(
+            GENERATED_JS,
+            arg=[uid, runs],
+            timeout=GENERATE_TIMEOUT_S * 1000,
+            polling=250,
+        )
+        timed_out = False
+    except PlaywrightTimeout:
+        timed_out = True
+    return {**root.evaluate(GENERATOR_JS), "timed_out": timed_out}
+
+
+def check_generator(page, root, where: str, fetched: list) -> dict:
+    """Run one generator block twice, as a reader would.
+
+    Picks a class other than the default and DDIM with 10 steps, presses
+    Generate, and checks that the run finishes, that the canvas is shown
+    and not uniform, and that a second run with the next seed draws a
+    different picture. ``fetched`` collects (URL, body bytes) of the
+    responses the page gets; the ones after the first press are the
+    action's.
+
+    Returns ``problems``, the class chosen, each run's ``seconds``, and
+    ``fetched``: the (URL, bytes) pairs the runs fetched.
+    """
+    uid = root.get_attribute("id")
+    problems = []
+    result = {"problems": problems, "seconds": [], "fetched": []}
+    shown = root.evaluate(GENERATOR_JS)
+    if shown["state"] != "idle" or shown["go_disabled"]:
+        problems.append(
+            f"{where}: over HTTP it is not ready to generate (state "
+            f"{shown['state']!r}: {shown['status'][:100]!r})"
+        )
+        return result
+    classes = page.locator(f"#{uid}-class")
+    default = classes.input_value()
+    values = classes.evaluate("el => Array.from(el.options, o => o.value)")
+    label = values[(values.index(default) + 1) % len(values)]
+    classes.select_option(label)
+    result["class"] = classes.evaluate(
+        "el => el.options[el.selectedIndex].textContent"
+    )
+    page.locator(f"#{uid}-steps").select_option("10")
+    seed = int(page.locator(f"#{uid}-seed").input_value())
+    start = len(fetched)
+    pictures = []
+    for run, run_seed in enumerate([seed, (seed + 1) % 2**32], start=1):
+        done = press_generate(page, root, seed=run_seed)
+        if done["timed_out"]:
+            problems.append(
+                f"{where}: run {run} did not finish in "
+                f"{GENERATE_TIMEOUT_S} s (state {done['state']!r}: "
+                f"{done['status'][:100]!r})"
+            )
+            break
+        if done["state"] == "error":
+            problems.append(
+                f"{where}: run {run} ended in an error: {done['status']}"
+            )
+            break
+        picture = root.evaluate(PICTURE_JS)
+        result["seconds"].append(picture["seconds"])
+        pictures.append(picture)
+        if not page.locator(f"#{uid}-canvas").is_visible():
+            problems.append(f"{where}: run {run} left its canvas hidden")
+        if picture["spread"] == 0 or not picture["finite"]:
+            problems.append(
+                f"{where}: run {run} drew a uniform picture (sample of "
+                f"{picture['values']} values, all finite: "
+                f"{picture['finite']})"
+            )
+    if len(pictures) == 2 and pictures[0]["image"] == pictures[1]["image"]:
+        problems.append(
+            f"{where}: seeds {seed} and {(seed + 1) % 2**32} drew the "
+            "same picture"
+        )
+    result["fetched"] = fetched[start:]
+    return result
+
+
+def check_generators_served(
+    context, site: Path, path: Path, shots: Path | None = None
+) -> tuple[list[str], list[dict]]:
+    """Serve the site over HTTP on 127.0.0.1, open the page there, and
+    run each of its generator blocks (:func:`check_generator`).
+
+    Every request must go to that local server (any other is blocked and
+    reported); the page must throw no error and log no console error.
+    With ``shots``, each block is saved after its runs.
+
+    Returns the problems and, per block, what :func:`check_generator`
+    returns, with ``bytes`` (the body bytes its runs fetched) and
+    ``gzip`` (what the site's files among them weigh gzip-compressed).
+    """
+    # imports torch: only when a page has a generator
+    from ddpm_book.browser import ASSET_FOLDER, serve
+
+    rel = path.relative_to(site).as_posix()
+    stem = rel.removesuffix(".html").replace("/", "_")
+    assets = (site / "_static" / ASSET_FOLDER).resolve()
+    problems, results = [], []
+    with serve(site) as base:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors, blocked, fetched = [], [], []
+
+        def console(message) -> None:
+            # the browser's own request for an icon the page never names
+            icon = message.location.get("url") == base + "favicon.ico"
+            if message.type == "error" and not icon:
+                errors.append(f"console: {message.text}")
+
+        def finished(request) -> None:
+            fetched.append((request.url, request.sizes()["responseBodySize"]))
+
+        def route(r) -> None:
+            url = r.request.url
+            if url.startswith(base) or url.startswith(LOCAL_SCHEMES):
+                r.continue_()
+            else:
+                blocked.append(url)
+                r.abort()
+
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.on("console", console)
+        page.on("requestfinished", finished)
+        page.route("**/*", route)
+        page.goto(base + rel, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        for i, root in enumerate(page.locator(".ddpm-browser").all()):
+            result = check_generator(
+                page, root, f"generator {i + 1} (over HTTP)", fetched
+            )
+            result["bytes"] = sum(size for _, size in result["fetched"])
+            result["gzip"] = 0
+            for url, _ in result["fetched"]:
+                local = (site / unquote(urlsplit(url).path[1:])).resolve()
+                if assets in local.parents and local.is_file():
+                    result["gzip"] += gzip_size(local)
+            problems += result["problems"]
+            results.append(result)
+            if shots is not None:
+                shot = shots / f"{stem}_generator{i + 1}.png"
+                root.screenshot(path=str(shot))
+        page.close()
+    problems += errors + [f"blocked request: {u}" for u in blocked]
+    return problems, results
+
+
+def generator_summary(results: list[dict]) -> str:
+    """The page line's part on its generator blocks: per block the class
+    run, each run's seconds, and what Generate fetched."""
+    return f"{len(results)} generator(s): " + ", ".join(
+        f"class {r.get('class', '?')} with DDIM 10 steps, run in "
+        + (" and ".join(f"{s:.1f} s" for s in r["seconds"]) or "-")
+        + f", Generate fetched {r['bytes'] / 1e6:.1f} MB "
+        f"({r['gzip'] / 1e6:.1f} MB with gzip -{GZIP_LEVEL})"
+        for r in results
+    )
+
+
 def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
     """Open one page and check it; returns (ok, one summary line)."""
     rel = path.relative_to(site).as_posix()
@@ -820,6 +1104,9 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
         )
         found.append(result)
         problems += [f"explorer {i + 1}: {p}" for p in result["problems"]]
+    generators = page.locator(".ddpm-browser").count()
+    if generators:
+        problems += check_generators_offline(page)
 
     size = path.stat().st_size + sum(
         Path(src).stat().st_size
@@ -882,6 +1169,9 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
     page.close()
 
     problems += errors + [f"blocked request: {u}" for u in blocked]
+    if generators:
+        served, generated = check_generators_served(context, site, path, shots)
+        problems += served
     parts = [f"{size / 1e6:.2f} MB"]
     if math["math"]:
         parts.append(f"math {math['math']} typeset")
@@ -895,6 +1185,8 @@ def check_page(context, site: Path, path: Path, args) -> tuple[bool, str]:
                 for r in found
             )
         )
+    if generators:
+        parts.append(generator_summary(generated))
     if axe_lesser:
         parts.append(
             "axe minor/moderate: "

@@ -5,9 +5,10 @@ in Chromium on a planted page that has the fault, and on one without it.
 """
 
 import base64
+import shutil
 
 import pytest
-from conftest import check_site_module, chromium
+from conftest import browser_runtime, check_site_module, chromium, require
 
 # What the posterior chapter once rendered: a `$$` block whose inner line
 # began with "- ", so Markdown closed the paragraph and made a list item.
@@ -172,3 +173,123 @@ def test_default_page_limit_is_4_mb_and_repo_is_here():
     args = check_site_module().parse_args([])
     assert args.max_page_mb == 4
     assert args.repo == "."
+
+
+# -- the in-page generator ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generator_site(tmp_path_factory):
+    """A one-page site holding a generator block and the files it fetches,
+    made as the book's build makes them (one image per run: the check
+    does not depend on how many)."""
+    require("onnx"), require("onnxscript")
+    browser_runtime()
+    import ddpm_lib as dl
+    from ddpm_book import browser as br
+
+    site = tmp_path_factory.mktemp("generator-site")
+    unet, sched, config = dl.load_pretrained()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DDPM_BOOK_BUILD", "1")
+        block = br.browser_sampler(unet.eval(), sched, config, steps=10, n=1)
+        body = block.to_html()
+    (site / "index.html").write_text(
+        '<!doctype html><html lang="en" data-content_root="./"><head>'
+        '<meta charset="utf-8"><title>Generator</title></head>'
+        f"<body><main>{body}</main></body></html>",
+        encoding="utf-8",
+    )
+    br.write_assets(
+        site / "_static" / br.ASSET_FOLDER,
+        unet,
+        sched,
+        config,
+        source=dl.pretrained_path(),
+    )
+    return site
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+def test_generator_waits_from_a_file_and_runs_over_http(
+    context, generator_site, tmp_path, monkeypatch
+):
+    check_site = check_site_module()
+    index = generator_site / "index.html"
+    page = context.new_page()
+    page.goto(index.as_uri())
+    assert check_site.check_generators_offline(page) == []
+    page.close()
+
+    # The whole page's check, which runs the generator over HTTP once; what
+    # that run found is kept to look at.
+    served, check_served = [], check_site.check_generators_served
+
+    def keep(*args, **kwargs):
+        served.append(check_served(*args, **kwargs))
+        return served[-1]
+
+    monkeypatch.setattr(check_site, "check_generators_served", keep)
+    args = check_site.parse_args(
+        [str(generator_site), "--screenshots", str(tmp_path)]
+    )
+    ok, line = check_site.check_page(context, generator_site, index, args)
+    assert ok, line
+    assert "; 1 generator(s): class Trouser with DDIM 10 steps" in line
+    assert "Generate fetched" in line and "gzip -6" in line
+    ((problems, (result,)),) = served
+    assert problems == []
+    assert result["class"] == "Trouser"  # not the default, T-shirt/top
+    assert len(result["seconds"]) == 2 and min(result["seconds"]) > 0
+    # Generate fetched the runtime and the model, from the site's folder
+    names = {url.rsplit("/", 1)[1] for url, _ in result["fetched"]}
+    assert names >= {"ort.wasm.min.js", "model.json", "unet.onnx"}
+    assert "ort-wasm-simd-threaded.wasm" in names
+    model = generator_site / "_static" / "ddpm-browser" / "unet.onnx"
+    assert result["bytes"] > model.stat().st_size
+    assert 0 < result["gzip"] < result["bytes"]
+    assert (tmp_path / "index_generator1.png").stat().st_size > 0
+
+
+def test_generator_ready_over_http_fails_the_file_rule(
+    context, generator_site
+):
+    # The page over HTTP is what the file:// rule must not accept.
+    from ddpm_book.browser import serve
+
+    check_site = check_site_module()
+    page = context.new_page()
+    with serve(generator_site) as url:
+        page.goto(url + "index.html")
+        problems = check_site.check_generators_offline(page)
+    page.close()
+    assert len(problems) == 3, problems
+    assert "state 'idle', not 'unavailable'" in problems[0]
+    assert "Generate can be pressed" in problems[1]
+    assert "opened from a file" in problems[2]
+
+
+def test_generator_without_its_model_fails_with_its_status(
+    context, generator_site, tmp_path
+):
+    check_site = check_site_module()
+    site = tmp_path / "site"
+    shutil.copytree(
+        generator_site, site, ignore=shutil.ignore_patterns("unet.onnx")
+    )
+    problems, results = check_site.check_generators_served(
+        context, site, site / "index.html"
+    )
+    error = [p for p in problems if "ended in an error" in p]
+    assert len(error) == 1, problems
+    assert error[0].startswith("generator 1 (over HTTP): run 1 ended")
+    assert "The model could not load in this browser" in error[0]
+    # the 404 of the model shows as a console error too
+    assert any(p.startswith("console: Failed to load") for p in problems)
+    assert results[0]["seconds"] == []
