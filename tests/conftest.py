@@ -61,6 +61,13 @@ def chromium():
     return sync_api, path
 
 
+@pytest.fixture(scope="module")
+def pretrained():
+    """The shipped model (eval mode), its schedule and its run config."""
+    unet, sched, config = dl.load_pretrained()
+    return unet.eval(), sched, config
+
+
 def browser_runtime():
     """onnxruntime-web's files (scripts/setup.sh installs them with npm);
     skip (fail on CI) without them."""

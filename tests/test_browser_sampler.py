@@ -25,12 +25,6 @@ TOLERANCE = 1e-3  # pixel scale [-1, 1]
 
 
 @pytest.fixture(scope="module")
-def pretrained():
-    unet, sched, config = dl.load_pretrained()
-    return unet.eval(), sched, config
-
-
-@pytest.fixture(scope="module")
 def assets(pretrained, tmp_path_factory):
     require("onnx"), require("onnxscript")
     browser_runtime()

@@ -11,12 +11,6 @@ from ddpm_lib.io.onnx import export_onnx, float16_weights, onnx_inputs
 
 
 @pytest.fixture(scope="module")
-def pretrained():
-    unet, sched, config = dl.load_pretrained()
-    return unet.eval(), sched, config
-
-
-@pytest.fixture(scope="module")
 def exports(pretrained, tmp_path_factory):
     """The pretrained network exported twice: by the command line (float16
     weights, the default) and with float32 weights."""
