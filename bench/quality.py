@@ -2,12 +2,22 @@
 
 For one trained class-conditional model, every row draws N images (class
 labels 0–9 in turn, or none: the null label) and scores them against the
-first N Fashion-MNIST test images with the evaluation classifier: FCD, KID
-and the *agreement* — the share of samples the classifier assigns to the
-class they were drawn for (what guidance buys). FCD depends on N: compare
-rows of one file, or files with the same N.
+first N Fashion-MNIST test images with the evaluation classifier: FCD, KID,
+the *agreement* — the share of samples the classifier assigns to the
+class they were drawn for (what guidance buys) — and the *spread* — for
+each class, how varied its samples' classifier features are next to the
+test images of that class (1 = as varied as the data; what guidance
+costs; see :func:`ddpm_book.guidance.class_spread`). FCD depends on N:
+compare rows of one file, or files with the same N.
+
+Rows: ``steps`` (DDIM steps at w = 0, and DDPM), ``guidance`` (a few
+weights at DDIM-50), ``all`` (both), ``sweep`` (the guidance chapter's
+weights w = 0 … 8 at ``--sweep-steps`` DDIM steps).
 
     python bench/quality.py --n 2000 --json results/quality.json \\
+        --checkpoint ddpm_lib/weights/fashion_small_cond.pt
+    python bench/quality.py --rows sweep --n 200 --sweep-steps 20 \\
+        --batch-size 100 --json results/quality_guidance.json \\
         --checkpoint ddpm_lib/weights/fashion_small_cond.pt
     DDPM_FAST=1 python bench/quality.py --checkpoint CKPT   # a smoke run
 """
@@ -21,6 +31,7 @@ import time
 import torch
 
 import ddpm_lib as dl
+from ddpm_book.guidance import class_spread, features, spread_by_class
 from ddpm_book.modes import by_mode
 from ddpm_lib.evaluation.classifier import load_classifier
 from ddpm_lib.evaluation.metrics import fcd, kid
@@ -33,9 +44,15 @@ STEPS = [("ddim", s, 0.0, True) for s in (10, 20, 50, 100)] + [
 GUIDANCE = [("ddim", 50, 0.0, False)] + [
     ("ddim", 50, w, True) for w in (0.5, 1.0, 2.0, 4.0)
 ]
+# The guidance chapter's sweep: these weights at --sweep-steps DDIM steps.
+SWEEP_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
-def score(samples, labels, test, classifier) -> dict:
+def score(samples, labels, test, reference, classifier) -> dict:
+    """FCD and KID against ``test``; agreement and spread given labels.
+
+    ``reference`` holds the test images' spread of each class.
+    """
     predicted = torch.cat(
         [classifier(part).argmax(1) for part in samples.split(1000)]
     )
@@ -45,12 +62,19 @@ def score(samples, labels, test, classifier) -> dict:
         classifier=classifier,
         subset_size=min(1000, len(samples)),
     )
+    spread = None
+    if labels is not None and labels.bincount().min() >= 2:
+        spread = class_spread(
+            samples, labels, reference, classifier=classifier
+        )
     return {
         "fcd": fcd(test, samples, classifier=classifier),
         "kid": [mean, std],
         "agreement": None
         if labels is None
         else (predicted == labels.cpu()).float().mean().item(),
+        "spread": spread,
+        "spread_mean": None if spread is None else sum(spread) / len(spread),
     }
 
 
@@ -60,7 +84,18 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--n", type=int, default=by_mode(2000, 20))
     p.add_argument(
-        "--rows", choices=["steps", "guidance", "all"], default="all"
+        "--rows",
+        choices=["steps", "guidance", "all", "sweep"],
+        default="all",
+    )
+    p.add_argument(
+        "--sweep-steps",
+        type=int,
+        default=by_mode(20, 2),
+        help="DDIM steps of the sweep rows",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=2000, help="images per call"
     )
     p.add_argument(
         "--max-steps",
@@ -76,16 +111,26 @@ def main(argv=None) -> int:
     model, sched, config = dl.load_model(args.checkpoint, device=device)
     if config.model.num_classes is None:
         raise SystemExit("error: this script needs a class-conditional model")
-    rows = {"steps": STEPS, "guidance": GUIDANCE, "all": STEPS + GUIDANCE}
-    test = dl.pixels_to_model(
-        dl.load_images("fashion_mnist", split="test").pixels[: args.n]
-    )
+    sweep = [("ddim", args.sweep_steps, w, True) for w in SWEEP_WEIGHTS]
+    rows = {
+        "steps": STEPS,
+        "guidance": GUIDANCE,
+        "all": STEPS + GUIDANCE,
+        "sweep": sweep,
+    }
+    test_set = dl.load_images("fashion_mnist", split="test")
+    real = dl.pixels_to_model(test_set.pixels)
+    test = real[: args.n]
     classifier = load_classifier()
+    reference = spread_by_class(
+        features(real, classifier), test_set.labels, num_classes=10
+    )
     labels = dl.class_labels(args.n, config.model.num_classes, device=device)
     results = []
+    total, cpu = time.perf_counter(), time.process_time()
     print(
         f"{'sampler':8s} {'steps':>5s} {'w':>4s} {'labels':>7s} "
-        f"{'FCD':>7s} {'KID':>8s} {'agree':>6s} {'s':>6s}"
+        f"{'FCD':>7s} {'KID':>8s} {'agree':>6s} {'spread':>6s} {'s':>6s}"
     )
     for sampler, steps, w, conditional in dict.fromkeys(rows[args.rows]):
         n_steps = steps if sampler == "ddim" else sched.T
@@ -103,7 +148,7 @@ def main(argv=None) -> int:
             guidance=w,
             prediction=config.prediction,
             generator=g,
-            batch_size=2000,
+            batch_size=args.batch_size,
         ).cpu()
         seconds = time.perf_counter() - start
         row = {
@@ -113,20 +158,28 @@ def main(argv=None) -> int:
             "conditional": conditional,
             "seconds": seconds,
             **score(
-                samples, labels if conditional else None, test, classifier
+                samples,
+                labels.cpu() if conditional else None,
+                test,
+                reference,
+                classifier,
             ),
         }
         results.append(row)
         agree = "" if row["agreement"] is None else f"{row['agreement']:.3f}"
+        spread = "" if row["spread"] is None else f"{row['spread_mean']:.3f}"
         print(
             f"{sampler:8s} {n_steps:5d} {w:4.1f} "
             f"{'class' if conditional else 'null':>7s} {row['fcd']:7.2f} "
-            f"{row['kid'][0]:8.4f} {agree:>6s} {seconds:6.1f}",
+            f"{row['kid'][0]:8.4f} {agree:>6s} {spread:>6s} {seconds:6.1f}",
             flush=True,
         )
     report = {
         "n": args.n,
         "reference": f"the first {args.n} Fashion-MNIST test images",
+        "spread_reference": "all 10,000 Fashion-MNIST test images, by class",
+        "seconds": time.perf_counter() - total,
+        "cpu_seconds": time.process_time() - cpu,
         "rows": results,
     }
     write_result(
