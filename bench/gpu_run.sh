@@ -125,6 +125,9 @@ step targets 70 python bench/gpu_targets.py --parts paper --skip-checks \
 # FCD and agreement against DDIM steps and the guidance weight (chapters)
 step quality 60 python bench/quality.py --checkpoint "$out/fashion_small_cond.pt" \
   --n "$n_quality" --rows all --max-steps 100 --json "$out/quality_gpu.json"
+# The guidance chapter's sweep (w from 0 to 8), at the GPU's N
+step guidance 30 python bench/quality.py --checkpoint "$out/fashion_small_cond.pt" \
+  --n "$n_quality" --rows sweep --json "$out/quality_guidance_gpu.json"
 step compare1024 60 python bench/compare.py "${compare_big[@]}" \
   --no-sampling --json "$out/compare_gpu_b1024.json"
 echo "== done, $(left) s of the budget left"

@@ -78,6 +78,7 @@ def training_record(log: str, log_path: str) -> dict:
 RESULTS = {
     "pretrained_eval.json": "pretrained_eval.json",
     "quality_gpu.json": "quality_steps.json",  # the sampling chapter's
+    "quality_guidance_gpu.json": "quality_guidance.json",  # guidance's
 }
 
 
