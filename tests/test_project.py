@@ -137,6 +137,11 @@ def test_notebooks_install_this_release_on_colab_and_are_stripped(path):
             )
         else:
             assert cell["execution_count"] is not None, "nbval needs the count"
+    # Saved widget state makes the page load the widget manager from a CDN
+    # (blocked offline); nbstripout drops it.
+    assert "widgets" not in nb["metadata"], (
+        f"{path.name}: widget state saved; run nbstripout"
+    )
 
 
 def test_every_notebook_is_in_the_table_of_contents():
