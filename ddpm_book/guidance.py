@@ -259,21 +259,18 @@ class CrossAttention(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        """x (B, C, H, W) and context (B, L, D) → (B, C, H, W)."""
-        b, c, h, w = x.shape
-        q = self.q(self.norm(x)).reshape(b, c, h * w).transpose(1, 2)
-        # q: (B, HW, C); k, v: (B, L, C)
-        k, v = self.kv(context).chunk(2, dim=-1)
-        weights = (q @ k.transpose(1, 2) / math.sqrt(c)).softmax(-1)
-        out = weights @ v  # (B, HW, C): a mix of token values per position
-        out = out.transpose(1, 2).reshape(b, c, h, w)  # (B, C, H, W)
-        return x + self.proj(out)
-
     def attention(self, x: Tensor, context: Tensor) -> Tensor:
         """The attention weights (B, HW, L): how much each position reads
         from each token (rows sum to 1)."""
         b, c, h, w = x.shape
         q = self.q(self.norm(x)).reshape(b, c, h * w).transpose(1, 2)
-        k, _ = self.kv(context).chunk(2, dim=-1)
+        k, _ = self.kv(context).chunk(2, dim=-1)  # q (B, HW, C), k (B, L, C)
         return F.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        """x (B, C, H, W) and context (B, L, D) → (B, C, H, W)."""
+        b, c, h, w = x.shape
+        _, v = self.kv(context).chunk(2, dim=-1)  # (B, L, C)
+        out = self.attention(x, context) @ v  # (B, HW, C): tokens mixed
+        out = out.transpose(1, 2).reshape(b, c, h, w)  # (B, C, H, W)
+        return x + self.proj(out)
