@@ -32,6 +32,7 @@ from ddpm_lib.diffusion.objective import (
     training_target,
     vlb_bpd,
     vlb_term_bpd,
+    vlb_term_from_eps_bpd,
 )
 from ddpm_lib.diffusion.posterior import (
     Variance,
@@ -172,6 +173,7 @@ __all__ = [
     "Variance",
     "vlb_bpd",
     "vlb_term_bpd",
+    "vlb_term_from_eps_bpd",
     "x0_from_eps",
     "x0_from_v",
 ]

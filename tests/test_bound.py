@@ -120,6 +120,24 @@ def test_decoder_term_at_t_1_for_the_ideal_model(sched, gen):
     )
 
 
+def test_term_from_eps_is_the_term_of_one_model_call(sched, gen):
+    # One ε_θ scores both variances: the same numbers as calling the model.
+    x0 = torch.randint(0, 256, (4, 3), generator=gen).double() / 127.5 - 1
+    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
+    t = torch.tensor([1, 2, 300, 1000])
+    x_t = dl.q_sample(sched, x0, t, eps)
+
+    def model(x, steps):
+        return 0.3 * x + 0.01 * steps[:, None]
+
+    for variance in ("beta", "beta_tilde"):
+        want = dl.vlb_term_bpd(sched, model, x0, t, eps, variance=variance)
+        got = dl.vlb_term_from_eps_bpd(
+            sched, x0, x_t, t, model(x_t, t), variance=variance
+        )
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_vlb_bpd_adds_up_its_terms(gen):
     sched = dl.linear_schedule(20)
     x0 = torch.randint(0, 256, (2, 4), generator=gen).double() / 127.5 - 1

@@ -37,6 +37,50 @@ def test_shipped_classifier_is_small_and_accurate(
     assert acc >= 0.92
 
 
+def _random_cov(n: int, generator: torch.Generator) -> torch.Tensor:
+    a = torch.randn(n, n, generator=generator, dtype=torch.float64)
+    return a @ a.T / n + 0.1 * torch.eye(n, dtype=torch.float64)
+
+
+def test_frechet_distance_of_one_dimensional_gaussians():
+    # In one dimension d² = (m₁ − m₂)² + (s₁ − s₂)², standard deviations.
+    f64 = torch.float64
+    for m1, s1, m2, s2 in [(0.0, 1.0, 0.0, 1.0), (1.0, 2.0, -0.5, 0.3)]:
+        got = metrics.frechet_distance(
+            torch.tensor([m1], dtype=f64),
+            torch.tensor([[s1**2]], dtype=f64),
+            torch.tensor([m2], dtype=f64),
+            torch.tensor([[s2**2]], dtype=f64),
+        )
+        assert got.item() == pytest.approx((m1 - m2) ** 2 + (s1 - s2) ** 2)
+
+
+def test_frechet_distance_matches_a_matrix_square_root():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    g = torch.Generator().manual_seed(0)
+    mu1, mu2 = torch.randn(2, 6, generator=g, dtype=torch.float64)
+    cov1, cov2 = _random_cov(6, g), _random_cov(6, g)
+    root = scipy_linalg.sqrtm((cov1 @ cov2).numpy()).real
+    want = (mu1 - mu2).square().sum() + torch.trace(cov1 + cov2) - 2 * (
+        float(root.trace())
+    )
+    got = metrics.frechet_distance(mu1, cov1, mu2, cov2)
+    assert got.item() == pytest.approx(want.item(), rel=1e-9)
+    # A distance: symmetric, and zero between a Gaussian and itself.
+    back = metrics.frechet_distance(mu2, cov2, mu1, cov1)
+    assert back.item() == pytest.approx(got.item(), rel=1e-9)
+    same = metrics.frechet_distance(mu1, cov1, mu1, cov1)
+    assert abs(same.item()) < 1e-9
+
+
+def test_frechet_distance_refuses_shapes_that_do_not_match():
+    mu, cov = torch.zeros(3), torch.eye(3)
+    with pytest.raises(ValueError, match="vectors of one length"):
+        metrics.frechet_distance(mu, cov, torch.zeros(4), torch.eye(4))
+    with pytest.raises(ValueError, match="covariances must be"):
+        metrics.frechet_distance(mu, cov, mu, torch.eye(2))
+
+
 def test_fcd_is_zero_for_equal_sets_and_orders_floor_below_ceiling(
     classifier, test_images, fashion_mnist_test
 ):

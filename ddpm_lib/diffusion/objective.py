@@ -60,6 +60,7 @@ __all__ = [
     "training_target",
     "vlb_bpd",
     "vlb_term_bpd",
+    "vlb_term_from_eps_bpd",
 ]
 
 
@@ -242,10 +243,8 @@ def vlb_term_bpd(
 ) -> Tensor:
     """One term of the bound at step t per example, in bits/dim.
 
-    For t ≥ 2, L_{t−1} = KL(N(μ̃_t, β̃_t) ‖ N(μ_θ, σ_t²)); for t = 1,
-    L_0 = −log p_θ(x_0 | x_1) with the discretised decoder of Eq. (13).
-    At t = 1 the decoder's variance is β̃_2 for either choice of σ_t²,
-    as in the paper's code, since β̃_1 = 0 would make it a point mass.
+    Makes x_t from x_0 and ε (Eq. 4), calls the model once and hands its
+    ε_θ to :func:`vlb_term_from_eps_bpd`.
 
     Args:
         sched: The noise schedule (T ≥ 2).
@@ -266,6 +265,44 @@ def vlb_term_bpd(
     x_t = q_sample(sched, x0, t, eps)
     output = model(x_t, t)
     eps_pred = eps_from_prediction(sched, x_t, t, output, prediction)
+    return vlb_term_from_eps_bpd(
+        sched, x0, x_t, t, eps_pred, variance=variance
+    )
+
+
+def vlb_term_from_eps_bpd(
+    sched: Schedule,
+    x0: Tensor,
+    x_t: Tensor,
+    t: Tensor | int,
+    eps_pred: Tensor,
+    *,
+    variance: Variance | str,
+) -> Tensor:
+    """One term of the bound given the network's ε_θ(x_t, t), bits/dim.
+
+    For t ≥ 2, L_{t−1} = KL(N(μ̃_t, β̃_t) ‖ N(μ_θ, σ_t²)); for t = 1,
+    L_0 = −log p_θ(x_0 | x_1) with the discretised decoder of Eq. (13).
+    At t = 1 the decoder's variance is β̃_2 for either choice of σ_t²,
+    as in the paper's code, since β̃_1 = 0 would make it a point mass.
+    One ε_θ serves both choices of σ_t², so a caller can score both with
+    one network call.
+
+    Args:
+        sched: The noise schedule (T ≥ 2).
+        x0: Clean data on the pixel grid in [-1, 1], shape (B, *S).
+        x_t: The noised data at step t, shape (B, *S).
+        t: Steps, (B,) int64 with 1 ≤ t ≤ T, or an int.
+        eps_pred: The network's ε_θ(x_t, t), shape (B, *S).
+        variance: σ_t² = β_t (``"beta"``) or β̃_t (``"beta_tilde"``).
+
+    Returns:
+        Shape (B,).
+    """
+    if sched.T < 2:
+        raise ValueError("the bound needs T >= 2")
+    check_same_shape(x0=x0, x_t=x_t, eps_pred=eps_pred)
+    t = timesteps(sched, t, x0)
     mean_pred = mu_theta(sched, x_t, t, eps_pred)  # Eq. (11)
     mu_tilde, beta_tilde = q_posterior(sched, x0, x_t, t)  # Eq. (7)
     sigma_sq = reverse_variance(sched, t, variance)  # (B,)

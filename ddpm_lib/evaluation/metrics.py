@@ -29,6 +29,7 @@ __all__ = [
     "class_agreement",
     "class_histogram",
     "fcd",
+    "frechet_distance",
     "kid",
     "nearest_neighbour_distances",
     "toy_report",
@@ -77,6 +78,41 @@ def _feature_stats(
     return feats.mean(0), torch.cov(feats.T)
 
 
+def frechet_distance(
+    mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor
+) -> Tensor:
+    """Squared Fréchet (2-Wasserstein) distance of two Gaussians.
+
+    d² = ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^{1/2}), Dowson & Landau
+    (1982); FID and FCD are this distance between Gaussians fitted to
+    features. Tr((Σ₁ Σ₂)^{1/2}) = Σ_i √λ_i over the eigenvalues of Σ₁ Σ₂,
+    which are real and ≥ 0: the product is similar to Σ₁^{1/2} Σ₂ Σ₁^{1/2}.
+
+    Args:
+        mu1, mu2: Means, shape (D,).
+        cov1, cov2: Covariances (symmetric, positive semi-definite),
+            shape (D, D).
+
+    Returns:
+        A scalar tensor in the dtype of the inputs (use float64).
+    """
+    if mu1.ndim != 1 or mu1.shape != mu2.shape:
+        raise ValueError(
+            f"means must be vectors of one length D; got "
+            f"{tuple(mu1.shape)} and {tuple(mu2.shape)}"
+        )
+    square = (len(mu1), len(mu1))
+    if cov1.shape != square or cov2.shape != square:
+        raise ValueError(
+            f"covariances must be {square} to match the means; got "
+            f"{tuple(cov1.shape)} and {tuple(cov2.shape)}"
+        )
+    root_trace = torch.linalg.eigvals(cov1 @ cov2).sqrt().real.sum()
+    return (mu1 - mu2).square().sum() + cov1.trace() + cov2.trace() - (
+        2 * root_trace
+    )
+
+
 @torch.no_grad()
 def fcd(
     real: Tensor,
@@ -89,18 +125,15 @@ def fcd(
 
     ‖μ_r − μ_f‖² + Tr(Σ_r + Σ_f − 2 (Σ_r Σ_f)^{1/2}) over the classifier's
     128 features, in float64 (torch only, so it runs where torchmetrics is
-    absent, e.g. on Colab). Tr((Σ_r Σ_f)^{1/2}) = Σ_i √λ_i over the
-    eigenvalues of Σ_r Σ_f, which are real and ≥ 0: the product is similar
-    to Σ_r^{1/2} Σ_f Σ_r^{1/2}.
+    absent, e.g. on Colab): :func:`frechet_distance` of the two sets'
+    feature means and covariances.
     """
     _check_images("real", real)
     _check_images("fake", fake)
     classifier = classifier or load_classifier()
     mu_r, cov_r = _feature_stats(real, classifier, batch_size)
     mu_f, cov_f = _feature_stats(fake, classifier, batch_size)
-    root_trace = torch.linalg.eigvals(cov_r @ cov_f).sqrt().real.sum()
-    distance = (mu_r - mu_f).square().sum() + cov_r.trace() + cov_f.trace()
-    return float(distance - 2 * root_trace)
+    return float(frechet_distance(mu_r, cov_r, mu_f, cov_f))
 
 
 @torch.no_grad()
