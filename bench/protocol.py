@@ -5,8 +5,10 @@ class labels 0–9 in turn, as ``python -m ddpm_lib.evaluate`` draws them)
 is scored against Fashion-MNIST with the evaluation classifier's Fréchet
 distance (FCD) and KID, and then one thing changes at a time:
 
-- ``sample_count``: the first n samples against the first n test images,
-  for growing n (FCD is biased upward at small n; KID is not);
+- ``sample_count``: n samples against n test images, for growing n (FCD
+  is biased upward at small n; KID is not). Where N holds several
+  disjoint sets of n, each is scored and the row gives the mean and the
+  standard deviation over the sets, so a single estimate's scatter shows;
 - ``floor_count``: the same for n training images in place of samples
   (what a perfect model scores at each n; real images only, so it runs up
   to the whole test set);
@@ -38,15 +40,49 @@ from ddpm_lib.evaluation.provenance import write_result
 SAMPLE_COUNTS = (100, 250, 500, 1000, 2000, 5000, 10000)
 
 
+REPEATS = 10  # disjoint sets scored per n, at most
+
+
 def distances(real, fake, classifier) -> dict:
-    """FCD and KID (mean, std) of two equal-sized image sets."""
+    """FCD and KID (mean, std over subsets) of two equal-sized sets."""
+    size = min(1000, len(real), len(fake))
     mean, std = kid(
         real,
         fake,
         classifier=classifier,
-        subset_size=min(1000, len(real), len(fake)),
+        subset_size=size,
+        subsets=50 if size < len(real) else 1,  # one subset: all of it
     )
     return {"fcd": fcd(real, fake, classifier=classifier), "kid": [mean, std]}
+
+
+def scatter(real, fake, n: int, classifier) -> dict:
+    """FCD and KID of disjoint sets of n: mean and std over the sets.
+
+    ``real`` and ``fake`` hold at least n images each; up to
+    :data:`REPEATS` pairs of disjoint sets (the first n, the next n, …)
+    are scored. With one set, KID's std is that of its subsets.
+    """
+    repeats = max(1, min(REPEATS, len(real) // n, len(fake) // n))
+    rows = [
+        distances(
+            real[i * n : (i + 1) * n], fake[i * n : (i + 1) * n], classifier
+        )
+        for i in range(repeats)
+    ]
+    fcds = torch.tensor([row["fcd"] for row in rows], dtype=torch.float64)
+    kids = torch.tensor([row["kid"][0] for row in rows], dtype=torch.float64)
+    single = repeats == 1
+    return {
+        "n": n,
+        "repeats": repeats,
+        "fcd": fcds.mean().item(),
+        "fcd_std": None if single else fcds.std().item(),
+        "kid": [
+            kids.mean().item(),
+            rows[0]["kid"][1] if single else kids.std().item(),
+        ],
+    }
 
 
 def main(argv=None) -> int:
@@ -113,14 +149,19 @@ def main(argv=None) -> int:
         | {args.n, args.max_floor_n}
     )
     rows = {"sample_count": [], "floor_count": []}
-    for n in counts:
-        row = {"n": n, **distances(test[:n], samples[:n], classifier)}
-        rows["sample_count"].append(row)
-        print(f"samples   n = {n:5d}: FCD {row['fcd']:7.2f}", flush=True)
-    for n in floor_counts:
-        row = {"n": n, **distances(test[:n], train[:n], classifier)}
-        rows["floor_count"].append(row)
-        print(f"training  n = {n:5d}: FCD {row['fcd']:7.2f}", flush=True)
+    for name, real, fake, sizes in (
+        ("sample_count", test, samples, counts),
+        ("floor_count", test, train, floor_counts),
+    ):
+        for n in sizes:
+            row = scatter(real, fake, n, classifier)
+            rows[name].append(row)
+            print(
+                f"{name:12s} n = {n:5d}: FCD {row['fcd']:7.2f}, KID "
+                f"{row['kid'][0]:7.2f} ± {row['kid'][1]:.2f} "
+                f"({row['repeats']} set(s))",
+                flush=True,
+            )
     n = args.n
     rows["reference"] = {
         "test": distances(test[:n], samples, classifier),
