@@ -40,6 +40,7 @@ step() { # name, seconds it needs at least, command...
 # Sizes: the real run, or a rehearsal of every step on the CPU.
 minutes=${TRAIN_MINUTES:-4.3}
 n_eval=10000 n_agree=2000 eval_batch=2500 n_quality=2000
+n_bpd=1000 n_protocol=10000
 compare_args=(--preset fashion --batch-size 128 --steps 20 --repeats 3)
 compare_big=(--preset fashion --batch-size 1024 --steps 5 --repeats 3)
 profile_args=(--preset fashion --batch-size 128)
@@ -48,6 +49,7 @@ runs=runs
 if [ -n "${DRY:-}" ]; then
   export DDPM_FAST=1 CUDA_VISIBLE_DEVICES=""
   minutes=0.2 n_eval=20 n_agree=10 eval_batch=20 n_quality=10
+  n_bpd=2 n_protocol=20
   compare_args=(--preset tiny --batch-size 4 --steps 2 --repeats 1)
   compare_big=(--preset tiny --batch-size 8 --steps 2 --repeats 1)
   profile_args=(--preset tiny --batch-size 4 --steps 2)
@@ -128,6 +130,14 @@ step quality 60 python bench/quality.py --checkpoint "$out/fashion_small_cond.pt
 # The guidance chapter's sweep (w from 0 to 8), at the GPU's N
 step guidance 30 python bench/quality.py --checkpoint "$out/fashion_small_cond.pt" \
   --n "$n_quality" --rows sweep --json "$out/quality_guidance_gpu.json"
+# The evaluation chapter: the bound over test images, and the protocol
+# changed one thing at a time, at the GPU's N
+step likelihood 60 python bench/likelihood.py \
+  --checkpoint "$out/fashion_small_cond.pt" --n "$n_bpd" --batch-size 1000 \
+  --json "$out/likelihood_gpu.json"
+step protocol 30 python bench/protocol.py \
+  --checkpoint "$out/fashion_small_cond.pt" --n "$n_protocol" --batch-size 2500 \
+  --json "$out/quality_protocol_gpu.json"
 step compare1024 60 python bench/compare.py "${compare_big[@]}" \
   --no-sampling --json "$out/compare_gpu_b1024.json"
 echo "== done, $(left) s of the budget left"

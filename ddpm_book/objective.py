@@ -14,6 +14,7 @@ noise-prediction error at step t (Ho et al. Eq. 12).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -128,7 +129,7 @@ class ToyTraining:
 
     Attributes:
         model: The trained ε_θ, in evaluation mode.
-        losses: L_simple of each training batch, shape (steps,).
+        losses: The loss of each training batch, shape (steps,).
     """
 
     model: ToyEpsMLP
@@ -145,6 +146,7 @@ def train_toy(
     hidden: int = 128,
     depth: int = 3,
     seed: int = 0,
+    objective: Callable[..., Tensor] = loss_simple,
 ) -> ToyTraining:
     """Train a :class:`ToyEpsMLP` with L_simple (Algorithm 1) on ``data``.
 
@@ -163,6 +165,10 @@ def train_toy(
         hidden: Width of the MLP.
         depth: Hidden layers of the MLP.
         seed: Seed of everything random.
+        objective: The loss of a batch,
+            ``objective(sched, model, x0, generator=...)``; L_simple by
+            default. Any other estimator draws its own t and ε from the
+            generator, e.g. an importance-sampled bound.
 
     Returns:
         The model (eval mode) and the loss of every step.
@@ -191,7 +197,7 @@ def train_toy(
             len(data), (batch_size,), generator=generator, device=data.device
         )
         # Lines 3-5: t, ε and the gradient step on L_simple.
-        loss = loss_simple(sched, model, data[index], generator=generator)
+        loss = objective(sched, model, data[index], generator=generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -79,6 +79,8 @@ RESULTS = {
     "pretrained_eval.json": "pretrained_eval.json",
     "quality_gpu.json": "quality_steps.json",  # the sampling chapter's
     "quality_guidance_gpu.json": "quality_guidance.json",  # guidance's
+    "likelihood_gpu.json": "likelihood.json",  # evaluation chapter's
+    "quality_protocol_gpu.json": "quality_protocol.json",  # its protocol
 }
 
 

@@ -17,6 +17,7 @@ The engine is in :mod:`~ddpm_book.exercises.grading`; the checks are in
 one module per chapter.
 """
 
+from ddpm_book.exercises.evaluation import check_frechet_distance
 from ddpm_book.exercises.forward import check_q_sample, check_x0_from_eps
 from ddpm_book.exercises.grading import Feedback
 from ddpm_book.exercises.network import (
@@ -43,6 +44,7 @@ __all__ = [
     "check_alpha_bar",
     "check_cosine_alpha_bar",
     "check_ddpm_step",
+    "check_frechet_distance",
     "check_guided_eps",
     "check_loss_simple",
     "check_mu_theta",
