@@ -61,8 +61,10 @@ def test_frechet_distance_matches_a_matrix_square_root():
     mu1, mu2 = torch.randn(2, 6, generator=g, dtype=torch.float64)
     cov1, cov2 = _random_cov(6, g), _random_cov(6, g)
     root = scipy_linalg.sqrtm((cov1 @ cov2).numpy()).real
-    want = (mu1 - mu2).square().sum() + torch.trace(cov1 + cov2) - 2 * (
-        float(root.trace())
+    want = (
+        (mu1 - mu2).square().sum()
+        + torch.trace(cov1 + cov2)
+        - 2 * (float(root.trace()))
     )
     got = metrics.frechet_distance(mu1, cov1, mu2, cov2)
     assert got.item() == pytest.approx(want.item(), rel=1e-9)

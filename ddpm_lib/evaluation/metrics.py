@@ -108,8 +108,11 @@ def frechet_distance(
             f"{tuple(cov1.shape)} and {tuple(cov2.shape)}"
         )
     root_trace = torch.linalg.eigvals(cov1 @ cov2).sqrt().real.sum()
-    return (mu1 - mu2).square().sum() + cov1.trace() + cov2.trace() - (
-        2 * root_trace
+    return (
+        (mu1 - mu2).square().sum()
+        + cov1.trace()
+        + cov2.trace()
+        - (2 * root_trace)
     )
 
 
