@@ -28,10 +28,15 @@ from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import ddpm_lib as dl
-from ddpm_book.objective import ToyEpsMLP, ToyTraining, component_posterior
+from ddpm_book.objective import (
+    ToyEpsMLP,
+    ToyTraining,
+    component_posterior,
+    train_toy,
+)
 from ddpm_lib.diffusion.schedules import Schedule, append_dims
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "euler_step",
     "exact_velocity_model",
     "flow_and_ddim",
+    "flow_loss",
     "flow_path",
     "flow_sample",
     "flow_target",
@@ -642,6 +648,29 @@ def flow_velocity_exact(
 FLOW_TIME_SCALE = 1000.0
 
 
+def flow_loss(
+    sched: Schedule | None,
+    model: nn.Module,
+    x0: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The flow-matching loss of one batch, ‖(ε − x_0) − v_θ(x_t, t)‖².
+
+    t ~ Uniform(0, 1) and ε ~ N(0, I) come from ``generator``, in that
+    order; x_t = (1 − t) x_0 + t ε is the straight path. ``sched`` is
+    unused (the path has no noise schedule): the argument makes this a
+    loss that :func:`~ddpm_book.objective.train_toy` can train with.
+    """
+    t = torch.rand(len(x0), generator=generator, device=x0.device)
+    t = t.to(x0.dtype)
+    eps = torch.randn(
+        x0.shape, generator=generator, device=x0.device, dtype=x0.dtype
+    )
+    pred = model(flow_path(x0, eps, t), FLOW_TIME_SCALE * t)
+    return (flow_target(x0, eps) - pred).square().mean()
+
+
 def train_flow(
     data: Tensor,
     *,
@@ -654,46 +683,21 @@ def train_flow(
 ) -> ToyTraining:
     """Train a :class:`ToyEpsMLP` as a velocity field v_θ(x_t, t).
 
-    Conditional flow matching with the straight path: draw x_0 from the
-    data, t ~ Uniform(0, 1) and ε ~ N(0, I), and regress
-    ‖(ε − x_0) − v_θ((1 − t) x_0 + t ε, t)‖². Everything else is
-    :func:`~ddpm_book.objective.train_toy`'s: the same network, Adam with
-    a cosine-decayed learning rate, the same seeding.
+    Conditional flow matching with the straight path (:func:`flow_loss`);
+    everything else is :func:`~ddpm_book.objective.train_toy`'s: the same
+    network, Adam with a cosine-decayed learning rate, the same seeding.
     """
-    if data.ndim != 2 or len(data) == 0 or not data.is_floating_point():
-        raise ValueError(
-            f"data must be floating-point points of shape (N, D); got "
-            f"{tuple(data.shape)} {data.dtype}"
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ToyEpsMLP(data.shape[1], hidden=hidden, depth=depth)
-    model = model.to(device=data.device, dtype=data.dtype)
-    generator = torch.Generator(data.device).manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    losses = torch.empty(steps)
-    model.train()
-    for step in range(steps):
-        index = torch.randint(
-            len(data), (batch_size,), generator=generator, device=data.device
-        )
-        x0 = data[index]
-        t = torch.rand(batch_size, generator=generator, device=data.device).to(
-            data.dtype
-        )
-        eps = torch.randn(
-            x0.shape, generator=generator, device=data.device,
-            dtype=data.dtype,
-        )  # fmt: skip
-        pred = model(flow_path(x0, eps, t), FLOW_TIME_SCALE * t)
-        loss = (flow_target(x0, eps) - pred).square().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        decay.step()
-        losses[step] = loss.detach()
-    return ToyTraining(model=model.eval(), losses=losses)
+    return train_toy(
+        data,
+        None,  # the straight path has no noise schedule
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        hidden=hidden,
+        depth=depth,
+        seed=seed,
+        objective=flow_loss,
+    )
 
 
 @torch.no_grad()

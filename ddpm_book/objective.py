@@ -138,7 +138,7 @@ class ToyTraining:
 
 def train_toy(
     data: Tensor,
-    sched: Schedule,
+    sched: Schedule | None,
     *,
     steps: int = 3000,
     batch_size: int = 256,
@@ -158,7 +158,7 @@ def train_toy(
     Args:
         data: Training points x_0, shape (N, D), float32, on the device to
             train on.
-        sched: The noise schedule.
+        sched: The noise schedule (None for an objective without one).
         steps: Number of gradient steps.
         batch_size: Points per step, drawn with replacement.
         lr: Peak learning rate.
