@@ -13,13 +13,20 @@ a formula.
 A check never raises: it returns a :class:`Feedback`, which a notebook
 shows as one line, so "Run all" carries on past an unfinished exercise.
 
+The hidden test that grades an assignment is stricter:
+``assert_passes(check_q_sample, q_sample)`` runs ``check_q_sample(q_sample,
+strict=True)``, which adds cases the visible check does not show (other
+seeds, batch sizes, data ranks, dtypes, schedules) and refuses the library
+function that is the answer (``dl.q_sample`` here) while the learner's
+function runs; on failure it raises an AssertionError with the message.
+
 The engine is in :mod:`~ddpm_book.exercises.grading`; the checks are in
 one module per chapter.
 """
 
 from ddpm_book.exercises.evaluation import check_frechet_distance
 from ddpm_book.exercises.forward import check_q_sample, check_x0_from_eps
-from ddpm_book.exercises.grading import Feedback
+from ddpm_book.exercises.grading import Feedback, assert_passes
 from ddpm_book.exercises.network import (
     check_add_time,
     check_guided_eps,
@@ -40,6 +47,7 @@ from ddpm_book.exercises.training import check_training_loss
 
 __all__ = [
     "Feedback",
+    "assert_passes",
     "check_add_time",
     "check_alpha_bar",
     "check_cosine_alpha_bar",

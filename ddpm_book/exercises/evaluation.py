@@ -82,6 +82,19 @@ def _spd(g: torch.Generator, eigenvalues: list[float]) -> Tensor:
     return q @ torch.diag(torch.tensor(eigenvalues).double()) @ q.T
 
 
+def _hidden_frechet_cases() -> list[Case]:
+    g = generator(14)
+    cases = []
+    for dim, dtype in ((5, torch.float64), (3, torch.float32)):
+        mu1, mu2 = (torch.randn(dim, generator=g) for _ in "12")
+        spectrum = torch.linspace(0.5, 2.0, dim).tolist()
+        cov1, cov2 = _spd(g, spectrum), _spd(g, spectrum[::-1])
+        about = f"D = {dim}, random Gaussians in {str(dtype)[6:]}"
+        args = tuple(x.to(dtype) for x in (mu1, cov1, mu2, cov2))
+        cases.append(Case(args, about))
+    return cases
+
+
 def _frechet_cases() -> list[Case]:
     g = generator(13)
     d64 = torch.float64
@@ -127,6 +140,8 @@ _FRECHET = Exercise(
     name="frechet_distance",
     reference=frechet_distance,
     cases=_frechet_cases,
+    hidden_cases=_hidden_frechet_cases,
+    answer_functions=("ddpm_lib.evaluation.metrics.frechet_distance",),
     equation="d² = ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^{1/2})",
     returns="a single number (a 0-dim tensor)",
     mistakes=[
@@ -174,8 +189,10 @@ _FRECHET = Exercise(
 
 def check_frechet_distance(
     fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor],
+    *,
+    strict: bool = False,
 ) -> Feedback:
     """Check ``fn(mu1, cov1, mu2, cov2) -> d²``, the squared Fréchet
     distance between N(μ₁, Σ₁) and N(μ₂, Σ₂) (Dowson & Landau 1982), on
     Gaussians in 1 to 6 dimensions, in float64."""
-    return grade(_FRECHET, fn)
+    return grade(_FRECHET, fn, strict=strict)

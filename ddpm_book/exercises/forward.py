@@ -34,6 +34,8 @@ _Q_SAMPLE = Exercise(
     name="q_sample",
     reference=dl.q_sample,
     cases=schedule_cases(2),
+    hidden_cases=schedule_cases(2, hidden=True),
+    answer_functions=("q_sample",),
     equation="Eq. 4: x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε",
     mistakes=[
         Mistake(
@@ -80,9 +82,9 @@ _Q_SAMPLE = Exercise(
 )
 
 
-def check_q_sample(fn: Callable) -> Feedback:
+def check_q_sample(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, x0, t, eps) -> x_t``, Ho et al. (2020) Eq. 4."""
-    return grade(_Q_SAMPLE, fn)
+    return grade(_Q_SAMPLE, fn, strict=strict)
 
 
 def _undo_sqrt_alpha_bar(s, x, t):
@@ -94,6 +96,8 @@ _X0_FROM_EPS = Exercise(
     name="x0_from_eps",
     reference=dl.x0_from_eps,
     cases=schedule_cases(2),
+    hidden_cases=schedule_cases(2, hidden=True),
+    answer_functions=("x0_from_eps",),
     equation="Eq. 15: x̂_0 = (x_t − √(1 − ᾱ_t) · ε) / √ᾱ_t",
     mistakes=[
         Mistake(
@@ -129,6 +133,6 @@ _X0_FROM_EPS = Exercise(
 )
 
 
-def check_x0_from_eps(fn: Callable) -> Feedback:
+def check_x0_from_eps(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, x_t, t, eps) -> x0_hat``, Ho et al. (2020) Eq. 15."""
-    return grade(_X0_FROM_EPS, fn)
+    return grade(_X0_FROM_EPS, fn, strict=strict)

@@ -46,6 +46,14 @@ _EMBEDDING = Exercise(
         Case((torch.tensor([1, 2, 50, 999, 1000]), 8), "t = 1..1000, dim 8"),
         Case((torch.arange(1, 33), 32), "t = 1..32, dim 32"),
     ],
+    hidden_cases=lambda: [
+        Case((torch.tensor([7]), 6), "t = [7], dim 6"),
+        Case(
+            (torch.randint(1, 1001, (9,), generator=generator(21)), 128),
+            "9 random steps in 1..1000, dim 128",
+        ),
+    ],
+    answer_functions=("timestep_embedding",),
     equation=(
         "[sin(t·ω_i) | cos(t·ω_i)], ω_i = 10000^(−i/(half − 1)), "
         "halves concatenated"
@@ -71,20 +79,24 @@ _EMBEDDING = Exercise(
 )
 
 
-def check_timestep_embedding(fn: Callable[[Tensor, int], Tensor]) -> Feedback:
+def check_timestep_embedding(
+    fn: Callable[[Tensor, int], Tensor], *, strict: bool = False
+) -> Feedback:
     """Check ``fn(t, dim) -> (B, dim)`` sinusoidal embedding (even dim)."""
-    return grade(_EMBEDDING, fn)
+    return grade(_EMBEDDING, fn, strict=strict)
 
 
-def _add_time_cases() -> list[Case]:
+def _add_time_cases(hidden: bool = False) -> list[Case]:
     # C == W and H != C: adding along the wrong axis still runs and is
     # caught by its values, not by a shape error.
-    g = generator(7)
+    g = generator(8 if hidden else 7)
+    layouts = (
+        (((1, 4, 2, 16), torch.float64), ((5, 3, 7, 4), torch.float32))
+        if hidden
+        else (((3, 5, 4, 8), torch.float32), ((2, 6, 3, 10), torch.float64))
+    )
     cases = []
-    for (b, c, h, e), dtype in (
-        ((3, 5, 4, 8), torch.float32),
-        ((2, 6, 3, 10), torch.float64),
-    ):
+    for (b, c, h, e), dtype in layouts:
         proj = nn.Linear(e, c).to(dtype)
         with torch.no_grad():
             proj.weight.copy_(torch.randn(c, e, generator=g))
@@ -105,6 +117,11 @@ _ADD_TIME = Exercise(
     name="add_time",
     reference=time_added,
     cases=_add_time_cases,
+    hidden_cases=lambda: _add_time_cases(hidden=True),
+    answer_functions=(
+        "ddpm_book.network.time_added",
+        "ddpm_book.network.time_added_as",
+    ),
     equation=(
         "ResBlock.forward: h + time_proj(SiLU(temb)), the (B, C) result "
         "broadcast over H and W as (B, C, 1, 1)"
@@ -135,11 +152,11 @@ _ADD_TIME = Exercise(
 )
 
 
-def check_add_time(fn: Callable) -> Feedback:
+def check_add_time(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(h, temb, time_proj) -> h'``, the line of ``ResBlock``
     where the time embedding temb (B, E) is projected and added to the
     feature map h (B, C, H, W)."""
-    return grade(_ADD_TIME, fn)
+    return grade(_ADD_TIME, fn, strict=strict)
 
 
 def _guidance_cases() -> list[Case]:
@@ -148,10 +165,28 @@ def _guidance_cases() -> list[Case]:
     return [Case((cond, uncond, w), f"w = {w}") for w in (0.0, 0.5, 3.0)]
 
 
+def _hidden_guidance_cases() -> list[Case]:
+    g = generator(6)
+    cases = []
+    for shape, dtype, w in (
+        ((1, 3, 2, 2), torch.float32, 7.5),
+        ((6, 2), torch.float64, 1.25),
+        ((2, 1, 3, 2, 2), torch.float64, 0.1),
+    ):
+        cond, uncond = (
+            torch.randn(shape, generator=g, dtype=dtype) for _ in "cu"
+        )
+        about = f"w = {w}, shape {shape} in {str(dtype)[6:]}"
+        cases.append(Case((cond, uncond, w), about))
+    return cases
+
+
 _GUIDANCE = Exercise(
     name="guided_eps",
     reference=lambda c, u, w: dl.guided_eps(c, u, w=w),
     cases=_guidance_cases,
+    hidden_cases=_hidden_guidance_cases,
+    answer_functions=("guided_eps",),
     equation="Ho & Salimans Eq. 6: ε̃ = (1 + w) · ε(x_t, c) − w · ε(x_t)",
     mistakes=[
         Mistake(  # the two predictions trade places
@@ -168,7 +203,7 @@ _GUIDANCE = Exercise(
 )
 
 
-def check_guided_eps(fn: Callable) -> Feedback:
+def check_guided_eps(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(eps_cond, eps_uncond, w) -> eps``, classifier-free
     guidance, Ho & Salimans (2022) Eq. 6."""
-    return grade(_GUIDANCE, fn)
+    return grade(_GUIDANCE, fn, strict=strict)

@@ -28,6 +28,10 @@ def _probe_model(x_t: Tensor, t: Tensor) -> Tensor:
     return 0.5 * x_t + dl.append_dims(t.to(x_t.dtype) / 1000, x_t.ndim)
 
 
+def _loss_args(s, t, x0, eps):
+    return s, _probe_model, x0, t, eps
+
+
 def _loss(sched, model, x0, t, eps, **kwargs):
     return dl.loss_simple(sched, model, x0, t=t, eps=eps, **kwargs)
 
@@ -35,9 +39,9 @@ def _loss(sched, model, x0, t, eps, **kwargs):
 _LOSS = Exercise(
     name="loss_simple",
     reference=_loss,
-    cases=schedule_cases(
-        2, lambda s, t, x0, eps: (s, _probe_model, x0, t, eps)
-    ),
+    cases=schedule_cases(2, _loss_args),
+    hidden_cases=schedule_cases(2, _loss_args, hidden=True),
+    answer_functions=("loss_simple",),
     equation="Eq. 14: mean of ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖²",
     mistakes=[
         Mistake(  # a model that is shown x_0 whatever the library passes
@@ -80,16 +84,25 @@ _LOSS = Exercise(
 )
 
 
-def check_loss_simple(fn: Callable) -> Feedback:
+def check_loss_simple(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, model, x0, t, eps) -> loss`` (a scalar tensor),
     L_simple of Ho et al. (2020) Eq. 14 / Algorithm 1."""
-    return grade(_LOSS, fn)
+    return grade(_LOSS, fn, strict=strict)
 
 
-def _kl_cases() -> list[Case]:
-    g = generator(11)
+def _kl_cases(hidden: bool = False) -> list[Case]:
+    g = generator(12 if hidden else 11)
+    layouts = (
+        (
+            (torch.float32, (4, 2, 3)),
+            (torch.float64, (1,)),
+            (torch.float64, ()),
+        )
+        if hidden
+        else ((torch.float64, (5,)), (torch.float32, (2, 3)))
+    )
     cases = []
-    for dtype, shape in ((torch.float64, (5,)), (torch.float32, (2, 3))):
+    for dtype, shape in layouts:
         m1, m2 = (torch.randn(shape, generator=g, dtype=dtype) for _ in "12")
         v1, v2 = (
             torch.rand(shape, generator=g, dtype=dtype) + 0.1 for _ in "12"
@@ -102,6 +115,8 @@ _NORMAL_KL = Exercise(
     name="normal_kl",
     reference=dl.normal_kl,
     cases=_kl_cases,
+    hidden_cases=lambda: _kl_cases(hidden=True),
+    answer_functions=("normal_kl",),
     equation="KL = ½ (log(v₂/v₁) + (v₁ + (m₁ − m₂)²)/v₂ − 1)",
     mistakes=[
         Mistake(
@@ -122,6 +137,6 @@ _NORMAL_KL = Exercise(
 )
 
 
-def check_normal_kl(fn: Callable) -> Feedback:
+def check_normal_kl(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(mean1, var1, mean2, var2) -> KL`` per element, in nats."""
-    return grade(_NORMAL_KL, fn)
+    return grade(_NORMAL_KL, fn, strict=strict)

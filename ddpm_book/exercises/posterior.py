@@ -59,10 +59,16 @@ def _posterior_without_roots(s, x0, x_t, t):
     return mean + step_scale(s, mean_xt, t), var
 
 
+def _posterior_args(s, t, x0, x_t):
+    return s, x0, x_t, t
+
+
 _Q_POSTERIOR = Exercise(
     name="q_posterior",
     reference=dl.q_posterior,
-    cases=schedule_cases(2, lambda s, t, x0, x_t: (s, x0, x_t, t)),
+    cases=schedule_cases(2, _posterior_args),
+    hidden_cases=schedule_cases(2, _posterior_args, hidden=True),
+    answer_functions=("q_posterior",),
     returns="a pair (mu_tilde, beta_tilde)",
     outputs=pair,
     equation=(
@@ -111,9 +117,9 @@ _Q_POSTERIOR = Exercise(
 )
 
 
-def check_q_posterior(fn: Callable) -> Feedback:
+def check_q_posterior(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, x0, x_t, t) -> (mu_tilde, beta_tilde)``, Eqs. 6–7."""
-    return grade(_Q_POSTERIOR, fn)
+    return grade(_Q_POSTERIOR, fn, strict=strict)
 
 
 def _mu(s, x, t, e):
@@ -157,14 +163,16 @@ _MU_THETA = Exercise(
     name="mu_theta",
     reference=dl.mu_theta,
     cases=schedule_cases(2),
+    hidden_cases=schedule_cases(2, hidden=True),
+    answer_functions=("mu_theta",),
     equation="Eq. 11: μ_θ = 1/√α_t · (x_t − β_t/√(1 − ᾱ_t) · ε_θ)",
     mistakes=_MU_MISTAKES,
 )
 
 
-def check_mu_theta(fn: Callable) -> Feedback:
+def check_mu_theta(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, x_t, t, eps_pred) -> mean``, Ho et al. Eq. 11."""
-    return grade(_MU_THETA, fn)
+    return grade(_MU_THETA, fn, strict=strict)
 
 
 def _step(s, x, t, e, z, variance="beta"):
@@ -185,6 +193,8 @@ _DDPM_STEP = Exercise(
     name="ddpm_step",
     reference=_step,
     cases=schedule_cases(3),
+    hidden_cases=schedule_cases(3, hidden=True),
+    answer_functions=("ddpm_step",),
     equation=(
         "Algorithm 2: x_{t−1} = μ_θ(x_t, t) + σ_t z with σ_t = √β_t, and "
         "z = 0 when t = 1"
@@ -220,7 +230,7 @@ _DDPM_STEP = Exercise(
 )
 
 
-def check_ddpm_step(fn: Callable) -> Feedback:
+def check_ddpm_step(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, x_t, t, eps_pred, z) -> x_prev`` with σ_t² = β_t,
     Ho et al. (2020) Algorithm 2, lines 3–4."""
-    return grade(_DDPM_STEP, fn)
+    return grade(_DDPM_STEP, fn, strict=strict)

@@ -157,19 +157,23 @@ def _mixtures() -> tuple[dl.GaussianMixture, dl.GaussianMixture]:
     return dl.eight_gaussians(), two
 
 
-def _cases() -> list[Case]:
+def _cases(hidden: bool = False) -> list[Case]:
     eight, two = _mixtures()
+    f32, f64 = torch.float32, torch.float64
+    layouts = (
+        [(13, two, 1, f64), (40, eight, 5, f32)]
+        if hidden
+        else [(50, eight, 16, f64), (20, two, 8, f64)]
+    )
     cases = []
-    for i, (T, mixture, b) in enumerate(  # noqa: N806
-        [(50, eight, 16), (20, two, 8)]
-    ):
+    for i, (T, mixture, b, dtype) in enumerate(layouts):  # noqa: N806
         sched = dl.linear_schedule(T, beta_T=0.2)  # noise to N(0, I)
-        g = generator(10 + i)
-        x_T = torch.randn((b, 2), generator=g, dtype=torch.float64)  # noqa: N806
-        noises = noises_like_ddpm_sample((b, 2), T, generator=g)
+        g = generator((20 if hidden else 10) + i)
+        x_T = torch.randn((b, 2), generator=g, dtype=dtype)  # noqa: N806
+        noises = noises_like_ddpm_sample((b, 2), T, generator=g, dtype=dtype)
         about = (
-            f"T = {T}, {b} points in 2-D, the exact ε of a "
-            f"{len(mixture.weights)}-component Gaussian mixture"
+            f"T = {T}, {b} points in 2-D in {str(dtype)[6:]}, the exact ε "
+            f"of a {len(mixture.weights)}-component Gaussian mixture"
         )
         eps_model = mixture_eps_model(mixture, sched)
         cases.append(Case((eps_model, sched, x_T, noises), about))
@@ -180,6 +184,8 @@ _SAMPLING_LOOP = Exercise(
     name="sample",
     reference=reference_loop,
     cases=_cases,
+    hidden_cases=lambda: _cases(hidden=True),
+    answer_functions=("ddpm_sample", "final_sample"),
     equation=(
         "Algorithm 2: for t = T, …, 1: z = noises[t] if t > 1 else 0; "
         "x_{t−1} = 1/√α_t (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t)) + σ_t z "
@@ -190,9 +196,9 @@ _SAMPLING_LOOP = Exercise(
 )
 
 
-def check_sampling_loop(fn: Callable) -> Feedback:
+def check_sampling_loop(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(eps_model, sched, x_T, noises) -> x_0``, Algorithm 2.
 
     σ_t² = β_t, no clipping; ``noises[t]`` is the z of step t.
     """
-    return grade(_SAMPLING_LOOP, fn)
+    return grade(_SAMPLING_LOOP, fn, strict=strict)

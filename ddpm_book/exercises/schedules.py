@@ -15,6 +15,7 @@ from ddpm_book.exercises.grading import (
     Exercise,
     Feedback,
     Mistake,
+    generator,
     grade,
 )
 
@@ -24,6 +25,12 @@ __all__ = ["check_alpha_bar", "check_cosine_alpha_bar"]
 def _alpha_bar(beta: Tensor) -> Tensor:
     """The library's ᾱ for ``beta`` (T + 1 entries, ``beta[0] = 0``)."""
     return dl.schedule_from_betas(beta[1:]).alpha_bar
+
+
+def _random_beta(T: int) -> Tensor:  # noqa: N803
+    """β_0 = 0 and T random β_t in (0, 0.05): a schedule no formula made."""
+    beta = 0.05 * torch.rand(T, generator=generator(31), dtype=torch.float64)
+    return torch.cat([beta.new_zeros(1), beta])
 
 
 def _beta_product(beta: Tensor) -> Tensor:
@@ -54,6 +61,12 @@ _ALPHA_BAR = Exercise(
         ]
         + [Case((dl.cosine_schedule(50).beta,), "the cosine schedule, T = 50")]
     ),
+    hidden_cases=lambda: [
+        Case((dl.sigmoid_schedule(30).beta,), "the sigmoid schedule, T = 30"),
+        Case((_random_beta(17),), "17 random β's"),
+        Case((dl.linear_schedule(3).beta,), "the linear schedule, T = 3"),
+    ],
+    answer_functions=("schedule_from_betas",),
     equation="ᾱ_t = ∏_{s=1}^{t} (1 − β_s), with ᾱ_0 = 1 at index 0",
     returns="a tensor of T + 1 values, alpha_bar[0] = 1",
     mistakes=[
@@ -78,13 +91,15 @@ _ALPHA_BAR = Exercise(
 )
 
 
-def check_alpha_bar(fn: Callable[[Tensor], Tensor]) -> Feedback:
+def check_alpha_bar(
+    fn: Callable[[Tensor], Tensor], *, strict: bool = False
+) -> Feedback:
     """Check ``fn(beta) -> alpha_bar``: ᾱ_t = ∏_{s≤t} (1 − β_s).
 
     ``beta`` has T + 1 entries with ``beta[0] == 0`` (index = t); so must
     the result, with ``alpha_bar[0] == 1``.
     """
-    return grade(_ALPHA_BAR, fn)
+    return grade(_ALPHA_BAR, fn, strict=strict)
 
 
 def _cosine(T: int, s: float) -> Tensor:
@@ -118,6 +133,11 @@ _COSINE = Exercise(
         Case((1000, 0.008), "T = 1000, s = 0.008"),
         Case((20, 0.1), "T = 20, s = 0.1"),
     ],
+    hidden_cases=lambda: [
+        Case((7, 0.02), "T = 7, s = 0.02"),
+        Case((333, 0.5), "T = 333, s = 0.5"),
+    ],
+    answer_functions=("cosine_schedule",),
     equation=(
         "Nichol & Dhariwal (2021) Eq. 17: ᾱ_t = f(t)/f(0), "
         "f(t) = cos²((t/T + s)/(1 + s) · π/2)"
@@ -146,7 +166,9 @@ _COSINE = Exercise(
 )
 
 
-def check_cosine_alpha_bar(fn: Callable[[int, float], Tensor]) -> Feedback:
+def check_cosine_alpha_bar(
+    fn: Callable[[int, float], Tensor], *, strict: bool = False
+) -> Feedback:
     """Check ``fn(T, s) -> alpha_bar`` of shape (T+1,), Nichol & Dhariwal
     (2021) Eq. 17 (before clipping β_t)."""
-    return grade(_COSINE, fn)
+    return grade(_COSINE, fn, strict=strict)

@@ -20,7 +20,13 @@ import torch
 from torch import Tensor
 
 import ddpm_lib as dl
-from ddpm_book.exercises.grading import Feedback, default_schedule, generator
+from ddpm_book.exercises.grading import (
+    Delegated,
+    Feedback,
+    default_schedule,
+    generator,
+    refusing,
+)
 
 __all__ = ["check_training_loss"]
 
@@ -29,6 +35,17 @@ NAME = "training_loss"
 # misses t = 1 or t = T with probability about 2 (1 − 1/1000)^25600 ≈ 1e-11.
 CALLS = 400
 BATCH = 64
+# Each call's data (shape after the batch, dtype), in turn; the strict
+# check adds toy points and a rank-5 batch, and other seeds.
+LAYOUTS = (((1, 4, 4), torch.float64),)
+HIDDEN_LAYOUTS = (
+    ((1, 4, 4), torch.float64),
+    ((2,), torch.float32),
+    ((2, 3, 2, 2), torch.float64),
+)
+HIDDEN_SEED = 10_000
+# The library functions that are the answer, refused by the strict check.
+ANSWER_FUNCTIONS = ("loss_simple",)
 DRAWS_FROM_ZERO = (
     "draws t from 0…T−1; the paper's steps are 1..T: "
     "torch.randint(1, T + 1, (B,), generator=generator)"
@@ -72,13 +89,18 @@ def _close(a: Tensor, b: Tensor) -> bool:
     return torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-8)
 
 
-def _one_call(fn, sched, seed) -> tuple[Spy, object] | Feedback:
+def _one_call(
+    fn, sched, seed, layout=LAYOUTS[0]
+) -> tuple[Spy, object] | Feedback:
     """Call ``fn`` once on a fresh spy; a Feedback when it fails."""
     g = generator(seed)
-    x0 = torch.rand((BATCH, 1, 4, 4), generator=g, dtype=torch.float64)
+    shape, dtype = layout
+    x0 = torch.rand((BATCH, *shape), generator=g, dtype=dtype)
     spy = Spy(sched, 2 * x0 - 1)
     try:
         value = fn(sched, spy, spy.x0, generator(1000 + seed))
+    except Delegated as error:
+        return Feedback(NAME, False, f"your {NAME} {error}")
     except NotImplementedError:
         return Feedback(NAME, False, NOT_WRITTEN, unfinished=True)
     except Exception as error:  # a learner's bug: report, never raise
@@ -149,16 +171,28 @@ def _grade_call(spy: Spy, value) -> str | None:
     return "?"
 
 
-def check_training_loss(fn: Callable) -> Feedback:
+def check_training_loss(fn: Callable, *, strict: bool = False) -> Feedback:
     """Check ``fn(sched, model, x0, generator) -> loss``: one training
     step's L_simple with t ~ Uniform{1..T} and ε ~ N(0, I) drawn from
-    ``generator`` (Ho et al. Algorithm 1, lines 3–5)."""
+    ``generator`` (Ho et al. Algorithm 1, lines 3–5).
+
+    With ``strict`` (the hidden test): other seeds, data shapes and
+    dtypes, and ``dl.loss_simple`` refused while ``fn`` runs.
+    """
     if not callable(fn):
         return Feedback(NAME, False, f"expected a function; got {fn!r}")
+    if not strict:
+        return _check(fn, LAYOUTS, 0)
+    with refusing(ANSWER_FUNCTIONS) as guard:
+        return _check(guard(fn), HIDDEN_LAYOUTS, HIDDEN_SEED)
+
+
+def _check(fn: Callable, layouts, first_seed: int) -> Feedback:
     sched = default_schedule()
     spies, values, unexplained = [], [], 0
     for call in range(CALLS):
-        out = _one_call(fn, sched, call)
+        layout = layouts[call % len(layouts)]
+        out = _one_call(fn, sched, first_seed + call, layout)
         if isinstance(out, Feedback):
             return out
         spy, value = out
@@ -204,7 +238,7 @@ def check_training_loss(fn: Callable) -> Feedback:
         )
     # The spy's answer makes the loss the same for every draw, so the
     # draws themselves are compared: the same seed must give the same t.
-    again = _one_call(fn, sched, 0)
+    again = _one_call(fn, sched, first_seed, layouts[0])
     if isinstance(again, tuple) and not all(
         torch.equal(a, b)
         for a, b in zip(again[0].seen[0], spies[0].seen[0], strict=True)
