@@ -237,6 +237,13 @@ def blockquote(title: str, body: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in lines) + "\n"
 
 
+def lookup(table: dict, key: str, what: str):
+    """``table[key]``, or an error that says what is missing."""
+    if key not in table:
+        raise ValueError(f"no {what} {key!r} in book/")
+    return table[key]
+
+
 def directive_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
     """The Markdown for one MyST directive."""
     name, arg = m["name"], m["arg"].strip()
@@ -264,7 +271,7 @@ def convert_directives(text: str, chapter: str, index: BookIndex) -> str:
 
 def equation_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
     """``$$ … $$ (label)`` → ``$$ … \\tag{k} $$``."""
-    where, number = index.equations[m["label"]]
+    where, number = lookup(index.equations, m["label"], "equation")
     if where != chapter:
         raise ValueError(f"{chapter}: equation {m['label']} is in {where}")
     math = m["math"]
@@ -274,7 +281,10 @@ def equation_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
 
 def citation(keys: str, index: BookIndex, *, textual: bool) -> str:
     """{cite:p} → (Ho et al., 2020; …); {cite:t} → Ho et al. (2020)."""
-    cited = [index.references[key.strip()] for key in keys.split(",")]
+    cited = [
+        lookup(index.references, key.strip(), "reference")
+        for key in keys.split(",")
+    ]
     if textual:
         return "; ".join(f"{who} ({year})" for who, year in cited)
     return "(" + "; ".join(f"{who}, {year}" for who, year in cited) + ")"
@@ -288,15 +298,15 @@ def role_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
         (explicit["text"], explicit["target"]) if explicit else ("", content)
     )
     if name == "eq":
-        where, number = index.equations[target]
+        where, number = lookup(index.equations, target, "equation")
         if where == chapter:
             return f"({number})"
         return f"(equation {number} of the chapter *{index.titles[where]}*)"
     if name == "doc":
-        title = f"*{index.titles[target]}*"
+        title = f"*{lookup(index.titles, target, 'chapter')}*"
         return f"{text} ({title})" if text else title
     if name in ("ref", "prf:ref"):
-        return text or index.names[target]
+        return text or lookup(index.names, target, "label")
     if name in ("cite:p", "cite:t", "cite"):
         return citation(content, index, textual=name == "cite:t")
     if name in ("glue", "glue:", "glue:text", "glue:any"):
@@ -311,9 +321,9 @@ def to_markdown(text: str, chapter: str, index: BookIndex) -> str:
     """One markdown cell of ``chapter`` in Markdown that Jupyter renders.
 
     Raises:
-        ValueError: for a directive or role this function does not know.
-        KeyError: for a reference to a label, chapter or citation that the
-            book does not define.
+        ValueError: for a directive or role this function does not know,
+            or a reference to a label, chapter or citation that the book
+            does not define.
     """
     text = TARGET.sub("", text)
     text = convert_directives(text, chapter, index)

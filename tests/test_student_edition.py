@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from ddpm_book.modes import BOOK_ENV
 
@@ -57,9 +58,9 @@ def test_solutions_hidden_tests_and_library_source_are_taken_out():
     )
 
     assert se.has_exercises(nb)
-    student = se.student_notebook(nb)
+    student = se.student_notebook(nb, "ch", se.BookIndex({}, {}, {}, {}))
     sources = [c.source for c in student.cells]
-    assert sources[0] == prompt.source
+    assert sources[0] == "### Exercise\n\nDo it."
     assert sources[1] == "def f(x):\n    raise NotImplementedError()"
     assert sources[2] == "print(check(f))"
     assert sources[3] == se.HIDDEN_NOTE
@@ -69,6 +70,204 @@ def test_solutions_hidden_tests_and_library_source_are_taken_out():
     assert "keep_output" not in student.cells[2].metadata
     assert nb.cells[3].outputs, "the original is left unchanged"
     assert not se.has_exercises(v4.new_notebook(cells=[prompt]))
+
+
+MYST = re.compile(
+    r"\{[\w:-]*\}`"  # a role, {eq}`label`
+    r"|^\s*(:{3,}|`{3,})\{"  # a directive fence, :::{note} or ```{note}
+    r"|^\s*:[\w-]+:"  # a directive option, :label: x
+    r"|^\([\w:-]+\)=",  # a target, (label)=
+    re.M,
+)
+
+
+def test_student_markdown_has_no_myst_left():
+    notebooks = sorted((ROOT / "student").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                found = MYST.search(cell.source)
+                assert not found, (
+                    f"{path.name}: {found.group(0)!r} in\n{cell.source}"
+                )
+
+
+BIB = """@inproceedings{ho2020ddpm,
+  title     = {Denoising Diffusion Probabilistic Models},
+  author    = {Ho, Jonathan and Jain, Ajay and Abbeel, Pieter},
+  year      = {2020},
+}
+
+@inproceedings{nichol2021improved,
+  author    = {Nichol, Alexander Quinn and Dhariwal, Prafulla},
+  year      = {2021}
+}
+
+@misc{luo2022understanding,
+  author        = {Luo, Calvin},
+  year          = {2022},
+}
+
+@inproceedings{binkowski2018demystifying,
+  author    = {Bi{\\'n}kowski, Miko{\\l}aj and Sutherland, Danica J.},
+  year      = {2018},
+}
+"""
+
+
+def tiny_book(tmp_path: Path) -> Path:
+    """Two chapters with labelled equations, an exercise and a section."""
+    v4 = nbformat.v4
+    first = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell("# First steps\n\n$$\na = 1\n$$ (one-a)"),
+            v4.new_markdown_cell("$$ b = 2 $$\n\n$$\nc = 3\n$$ (one-c)"),
+            v4.new_markdown_cell(
+                ":::{exercise} Count to three\n:label: ex-count\nGo.\n:::"
+            ),
+            v4.new_markdown_cell("(one-more)=\n## More steps\n\nText."),
+        ]
+    )
+    second = v4.new_notebook(
+        cells=[v4.new_markdown_cell("# Second steps\n\n$$ d $$ (two-d)")]
+    )
+    nbformat.write(first, tmp_path / "first.ipynb")
+    nbformat.write(second, tmp_path / "second.ipynb")
+    (tmp_path / "api.md").write_text("# API reference\n\nText.\n")
+    (tmp_path / "references.bib").write_text(BIB)
+    return tmp_path
+
+
+def test_the_book_index_numbers_equations_and_names_labels(tmp_path):
+    se = load_script()
+    index = se.book_index(tiny_book(tmp_path))
+    assert index.titles == {
+        "first": "First steps",
+        "second": "Second steps",
+        "api": "API reference",
+    }
+    # Only labelled equations count, per chapter, in order.
+    assert index.equations == {
+        "one-a": ("first", 1),
+        "one-c": ("first", 2),
+        "two-d": ("second", 1),
+    }
+    assert index.names == {
+        "ex-count": "Count to three",
+        "one-more": "More steps",
+    }
+
+
+def test_numbered_equations_carry_tags_and_references_their_numbers(tmp_path):
+    se = load_script()
+    index = se.book_index(tiny_book(tmp_path))
+    cell = "$$\nc = 3\n$$ (one-c)\n\nBy {eq}`one-a` and {eq}`one-c`."
+    assert se.to_markdown(cell, "first", index) == (
+        "$$\nc = 3 \\tag{2}\n$$\n\nBy (1) and (2)."
+    )
+    assert se.to_markdown("$$ d $$ (two-d)", "second", index) == (
+        "$$ d \\tag{1} $$"
+    )
+    assert se.to_markdown("As {eq}`two-d` shows.", "first", index) == (
+        "As (equation 1 of the chapter *Second steps*) shows."
+    )
+
+
+def test_exercise_blocks_become_a_heading_and_their_body(tmp_path):
+    se = load_script()
+    index = se.book_index(tiny_book(tmp_path))
+    gated = (
+        ":::{exercise-start} Noise in one shot\n:label: ex-q\n:::\n\n"
+        "Write `q_sample`, see {eq}`one-a`.\n\n:::{exercise-end}\n:::"
+    )
+    assert se.to_markdown(gated, "first", index) == (
+        "### Exercise: Noise in one shot\n\nWrite `q_sample`, see (1)."
+    )
+    pen = ":::{exercise} By hand\n:label: ex-h\n\n1. Derive it.\n:::\n\nNext."
+    assert se.to_markdown(pen, "first", index) == (
+        "### Exercise: By hand\n\n1. Derive it.\n\nNext."
+    )
+
+
+def test_admonitions_and_algorithms_become_block_quotes():
+    se = load_script()
+    index = se.BookIndex({}, {}, {}, {})
+    note = ":::{note}\nMind the\nindex.\n:::"
+    assert se.to_markdown(note, "ch", index) == (
+        "> **Note.** Mind the\n> index."
+    )
+    tip = "```{tip}\nA tip.\n```"
+    assert se.to_markdown(tip, "ch", index) == "> **Tip.** A tip."
+    goals = (
+        "```{admonition} Learning goals\n:class: tip\n"
+        "You can\n\n- derive it;\n- check it.\n```"
+    )
+    assert se.to_markdown(goals, "ch", index) == (
+        "> **Learning goals.** You can\n>\n> - derive it;\n> - check it."
+    )
+    algorithm = (
+        "```{prf:algorithm} Algorithm 1: training\n:label: alg\n"
+        ":nonumber:\n\n1. **repeat**\n2. $\\quad x_0 \\sim q(x_0)$\n```"
+    )
+    assert se.to_markdown(algorithm, "ch", index) == (
+        "> **Algorithm 1: training**\n>\n> 1. **repeat**\n"
+        "> 2. $\\quad x_0 \\sim q(x_0)$"
+    )
+
+
+def test_citations_name_the_authors_and_year():
+    se = load_script()
+    index = se.BookIndex({}, {}, {}, se.parse_bibtex(BIB))
+    text = (
+        "{cite:t}`ho2020ddpm` and {cite:t}`nichol2021improved` "
+        "{cite:p}`luo2022understanding,binkowski2018demystifying`."
+    )
+    assert se.to_markdown(text, "ch", index) == (
+        "Ho et al. (2020) and Nichol and Dhariwal (2021) "
+        "(Luo, 2022; Bińkowski and Sutherland, 2018)."
+    )
+
+
+def test_every_citation_of_the_book_is_in_its_bibliography():
+    se = load_script()
+    references = se.parse_bibtex(
+        (ROOT / "book" / "references.bib").read_text()
+    )
+    assert references["ho2020ddpm"] == ("Ho et al.", "2020")
+    assert references["binkowski2018demystifying"][0] == "Bińkowski et al."
+
+
+def test_documents_sections_and_glued_values_become_text(tmp_path):
+    se = load_script()
+    index = se.book_index(tiny_book(tmp_path))
+    text = (
+        "See {doc}`second`, {doc}`the API <api>`, {ref}`ex-count`, "
+        "{ref}`the next part <one-more>` and {prf:ref}`one-more`; "
+        "$\\bar\\alpha_T$ = {glue:text}`abar_T` and {glue:}`fig`."
+    )
+    glued = se.GLUED
+    assert se.to_markdown("(one-more)=\n## More", "first", index) == "## More"
+    assert se.to_markdown(text, "first", index) == (
+        "See *Second steps*, the API (*API reference*), Count to three, "
+        "the next part and More steps; "
+        f"$\\bar\\alpha_T$ = {glued} and {glued}."
+    )
+
+
+def test_unknown_myst_stops_the_conversion(tmp_path):
+    se = load_script()
+    index = se.book_index(tiny_book(tmp_path))
+    for text, message in [
+        (":::{figure} a.png\n:::", "no Markdown for the directive {figure}"),
+        ("{term}`score`", "no Markdown for the role {term}"),
+        ("{eq}`no-label`", "no equation 'no-label'"),
+        ("{cite:p}`no-key`", "no reference 'no-key'"),
+        ("{doc}`no-page`", "no chapter 'no-page'"),
+        ("{ref}`no-label`", "no label 'no-label'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            se.to_markdown(text, "first", index)
 
 
 # Runs one notebook with nbclient in a fresh Python process and writes the
