@@ -29,6 +29,7 @@ import torch
 import ddpm_lib as dl
 from ddpm_book.modes import by_mode
 from ddpm_lib.evaluation.provenance import write_result
+from ddpm_lib.io.checkpoint import CheckpointError
 
 VARIANCES = ("beta", "beta_tilde")
 
@@ -96,7 +97,10 @@ def main(argv=None) -> int:
             "create it or choose another path"
         )
     device = torch.device(args.device) if args.device else dl.default_device()
-    model, sched, config = dl.load_model(args.checkpoint, device=device)
+    try:
+        model, sched, config = dl.load_model(args.checkpoint, device=device)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
     sched = sched.to(device)
     test_set = dl.load_images("fashion_mnist", split="test")
     if args.n > len(test_set.pixels):

@@ -36,6 +36,7 @@ from ddpm_book.modes import by_mode
 from ddpm_lib.evaluation.classifier import load_classifier
 from ddpm_lib.evaluation.metrics import fcd, kid
 from ddpm_lib.evaluation.provenance import write_result
+from ddpm_lib.io.checkpoint import CheckpointError
 
 SAMPLE_COUNTS = (100, 250, 500, 1000, 2000, 5000, 10000)
 
@@ -124,7 +125,10 @@ def main(argv=None) -> int:
             f"images); got {args.n} and {args.max_floor_n}"
         )
     device = torch.device(args.device) if args.device else dl.default_device()
-    model, sched, config = dl.load_model(args.checkpoint, device=device)
+    try:
+        model, sched, config = dl.load_model(args.checkpoint, device=device)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
     if config.model.num_classes is None:
         raise SystemExit("error: this script needs a class-conditional model")
     classifier = load_classifier()

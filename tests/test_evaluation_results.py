@@ -118,6 +118,8 @@ def test_likelihood_command_refuses_bad_arguments(small_checkpoint, capsys):
     for args in (["--n", "0"], ["--json", "/no/such/folder/x.json"]):
         with pytest.raises(SystemExit, match="error: "):
             likelihood.main(["--checkpoint", str(small_checkpoint), *args])
+    with pytest.raises(SystemExit, match="error: no checkpoint at"):
+        likelihood.main(["--checkpoint", str(small_checkpoint) + ".missing"])
 
 
 def test_protocol_command_changes_one_thing_at_a_time(tmp_path):
