@@ -17,12 +17,14 @@ from pathlib import Path
 
 from IPython.display import Code, display
 
+from ddpm_book.modes import book_build
 from ddpm_lib import project
 
 __all__ = [
     "api_anchor",
     "glue",
     "load_result",
+    "repository_bytes",
     "result_bytes",
     "sci",
     "show_source",
@@ -91,28 +93,34 @@ def show_source(obj) -> Code:
     return LibrarySource(obj)
 
 
-def result_bytes(name: str) -> bytes:
-    """The bytes of a result file of the repository, e.g. ``"x.npz"``.
+def repository_bytes(path: str) -> bytes:
+    """The bytes of a file of the repository, e.g. ``"book/forward.ipynb"``.
 
-    Read from ``results/`` of the checkout the notebook runs in; where there
-    is none (Colab), downloaded from the repository at this release's tag.
+    Read from the checkout the notebook runs in (the current folder or
+    one above it); where there is none (Colab), downloaded from the
+    repository at this release's tag.
     """
     for folder in (Path.cwd(), *Path.cwd().parents):
-        path = folder / "results" / name
-        if path.is_file():
-            return path.read_bytes()
+        if (folder / path).is_file():
+            return (folder / path).read_bytes()
     github = project.REPOSITORY_URL.replace(
         "https://github.com/", "https://raw.githubusercontent.com/"
     )
-    url = f"{github}/{project.release_tag()}/results/{name}"
+    url = f"{github}/{project.release_tag()}/{path}"
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.read()
     except OSError as error:
         raise FileNotFoundError(
-            f"result file {name!r} is neither in a results/ folder here nor "
-            f"reachable at {url}: {error}"
+            f"{path!r} is neither in a checkout here nor reachable at "
+            f"{url}: {error}"
         ) from error
+
+
+def result_bytes(name: str) -> bytes:
+    """The bytes of a result file of the repository, e.g. ``"x.npz"``,
+    from ``results/``, found as :func:`repository_bytes` finds it."""
+    return repository_bytes(f"results/{name}")
 
 
 def load_result(name: str) -> dict:
@@ -122,14 +130,23 @@ def load_result(name: str) -> dict:
 
 
 def glue(name: str, value, *, show: bool = True):
-    """myst-nb's glue when building the book; elsewhere just display."""
-    try:
+    """myst-nb's glue while the book is built; elsewhere show the value.
+
+    The site puts a glued value into the text where ``{glue:text}`name```
+    stands. In Jupyter and Colab the text of the Colab and student copies
+    names the value instead (``name``), so a value glued with
+    ``show=False`` is printed as ``name = value`` under its cell; a
+    figure or other display is shown whatever ``show`` says.
+    """
+    if book_build():
         from myst_nb import glue as myst_glue
-    except ImportError:
-        if show:
-            display(value)
-        return
-    myst_glue(name, value, display=show)
+
+        myst_glue(name, value, display=show)
+    elif show or not isinstance(value, str | int | float):
+        display(value)
+    else:
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"{name} = {shown}")
 
 
 def sci(x: float, digits: int = 2) -> str:

@@ -8,11 +8,12 @@ Usage:
 The version is ``__version__`` in ``ddpm_lib/project.py``; its tag is
 ``v<version>``. Every place a reader's copy depends on must agree with it:
 the book's launch buttons (``repository.branch`` in ``_config.yml``), the
-citation file, the Colab set-up cell of every notebook (book and student
-edition: ``pip install "git+...@v<version>"``) and the student edition's
-Colab links. Then the wheel is built into ``dist/`` and, unless
-``--no-site``, the site with ``scripts/book.sh`` (``_build/html``, with a
-``.nojekyll`` file for GitHub Pages). Nothing is uploaded or tagged: the
+citation file, the Colab set-up cell of every notebook (book, Colab
+copies and student edition: ``pip install "git+...@v<version>"``) and the
+Colab links of the student edition's README and of the book's Markdown
+pages. Then the wheel is built into ``dist/`` and, unless ``--no-site``,
+the site with ``scripts/book.sh`` (``_build/html``, with a ``.nojekyll``
+file for GitHub Pages). Nothing is uploaded or tagged: the
 script prints what to do. A problem is one ``error: ...`` line, exit 2.
 """
 
@@ -83,6 +84,7 @@ def check(root: Path) -> tuple[str, list[str]]:
         [
             *(root / "book").rglob("*.ipynb"),
             *(root / "student").rglob("*.ipynb"),
+            *(root / "colab").rglob("*.ipynb"),
         ]
     )
     for path in notebooks:
@@ -94,11 +96,15 @@ def check(root: Path) -> tuple[str, list[str]]:
             problems.append(f"{name} has no colab-setup install line")
         elif set(found) != {tag}:
             problems.append(f"{name} installs {', '.join(sorted(set(found)))}")
-    readme = root / "student" / "README.md"
-    if readme.is_file():
-        other = sorted(set(COLAB_TAG.findall(readme.read_text())) - {tag})
-        if other:
-            problems.append(f"student/README.md links to {', '.join(other)}")
+    for page in (
+        root / "student" / "README.md",
+        *sorted((root / "book").glob("*.md")),
+    ):
+        if page.is_file():
+            other = sorted(set(COLAB_TAG.findall(page.read_text())) - {tag})
+            if other:
+                name = page.relative_to(root)
+                problems.append(f"{name} links to {', '.join(other)}")
     return version, problems
 
 

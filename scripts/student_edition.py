@@ -1,25 +1,39 @@
-"""Write the student edition of the book's exercise notebooks.
+"""Write the student edition and the Colab copies of the book's chapters.
 
-For every notebook under book/ that holds exercises (cells with nbgrader
-solution metadata), a copy goes to student/ in which
+Colab copies, ``colab/<chapter>.ipynb`` for every notebook of _toc.yml:
+the book's cells with their markdown rewritten from MyST (directives and
+roles, which only the book's site renders) to the Markdown and LaTeX that
+Jupyter and Colab render (see ``to_markdown``): exercises become
+headings, admonitions and algorithms block quotes, numbered equations
+carry ``\\tag{k}``, cross-references and citations become plain text,
+glued values are named (``glue`` prints them under their cell), and a
+pen-and-paper solution folds into a ``<details>`` block. The book's Colab
+launch button opens these (``book/_ext/colab_copies.py``).
+
+Student edition, ``student/<chapter>.ipynb`` for every chapter that holds
+exercises (cells with nbgrader solution metadata), converted the same way
+and then
 
 - code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
   ``raise NotImplementedError()`` (the checks then say "not written yet");
 - hidden tests (``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS``)
   are removed, leaving the graded cell for nbgrader;
-- cells tagged ``library-source`` and the solution dropdowns are dropped;
+- a pen-and-paper solution becomes an empty answer cell, which nbgrader
+  collects as a manually graded answer (points: the exercise's rubric in
+  ``ddpm_book/rubrics.py``);
+- a cell that displays an answer's source (tagged ``library-source``, or
+  ``show_source`` of a function in ``ex.answer_names()``) becomes a
+  one-line note;
 - outputs and execution counts are cleared;
-- markdown cells are rewritten from MyST (directives and roles, which
-  only the book's site renders) to the Markdown and LaTeX that Jupyter
-  and Colab render: exercises become headings, admonitions and
-  algorithms block quotes, numbered equations carry ``\\tag{k}``, and
-  cross-references, citations and glued values become plain text
-  (see ``to_markdown``).
+- a note under the title says how to keep the work in Colab and hand it
+  in.
 
 student/README.md lists the notebooks with links that open them in Colab.
+``scripts/course.py`` builds an instructor's nbgrader course from the
+same pieces.
 
 Usage:
-    python scripts/student_edition.py          # write student/
+    python scripts/student_edition.py          # write student/ and colab/
     python scripts/student_edition.py --check  # exit 1 if out of date
 """
 
@@ -35,10 +49,11 @@ from typing import NamedTuple
 
 import nbformat
 
+from ddpm_book import exercises as ex
 from ddpm_lib import project
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOK, STUDENT = ROOT / "book", ROOT / "student"
+BOOK, STUDENT, COLAB = ROOT / "book", ROOT / "student", ROOT / "colab"
 
 SOLUTION = re.compile(
     r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*\n?",
@@ -61,10 +76,85 @@ def has_exercises(nb) -> bool:
     )
 
 
-def student_cell(cell):
-    """The student version of one cell, or None to drop it."""
+# A cell that only displays library source: ``show_source(dl.q_sample)``.
+SHOW_SOURCE = re.compile(r"show_source\((?P<name>[\w.]+)\)")
+# A pen-and-paper solution: ``:::{solution} <label>`` (not the gated
+# ``{solution-start}``, whose solution is the code cell that follows).
+PEN_SOLUTION = re.compile(r"^(:{3,}|`{3,})\{solution\}[ \t]*(?P<label>\S+)")
+ANSWER_PROMPT = (
+    "*Double-click this cell and write your answer here; math goes "
+    "between dollar signs, as in* `$\\bar\\alpha_t$`."
+)
+
+
+def displayed_sources(cell) -> list[str]:
+    """The names a code cell shows the source of (``show_source(x)``)."""
+    if cell.cell_type != "code":
+        return []
+    return [m["name"] for m in SHOW_SOURCE.finditer(cell.source)]
+
+
+def gives_answer_away(cell, answers: frozenset[str]) -> bool:
+    """True when the cell displays an exercise's answer: it is tagged
+    ``library-source``, or it shows the source of a function in
+    ``answers`` (last dotted parts, see ``ex.answer_names``)."""
+    if "library-source" in cell.metadata.get("tags", []):
+        return True
+    return any(
+        n.rpartition(".")[2] in answers or n in answers
+        for n in displayed_sources(cell)
+    )
+
+
+def without_display(cell):
+    """The code of a cell that shows an answer, less the display (an
+    import beside it, say), as a cell; None if nothing else is there."""
+    rest = SHOW_SOURCE.sub("", cell.source)
+    lines = [line for line in rest.splitlines() if line.strip()]
+    if not lines or cell.cell_type != "code":
+        return None
+    cell = copy.deepcopy(cell)
+    cell.source = "\n".join(lines)
+    tags = [t for t in cell.metadata.get("tags", []) if t != "library-source"]
+    cell.metadata["tags"] = tags
+    return student_cell(cell)
+
+
+def leak_note(cell) -> nbformat.NotebookNode:
+    """What stands in a student copy where the book shows an answer."""
+    names = displayed_sources(cell) or ["this code"]
+    shown = ", ".join(f"`{n}`" for n in names)
+    return nbformat.v4.new_markdown_cell(
+        f"*Here the book shows the source of {shown}. This copy leaves it "
+        "out: it would give an exercise's answer away.*"
+    )
+
+
+def answer_cell(label: str, title: str, points: int, text: str):
+    """An nbgrader "manually graded answer" cell for a pen-and-paper
+    exercise; ``text`` is what it holds (the prompt, or the model answer
+    in an instructor's source notebook)."""
+    cell = nbformat.v4.new_markdown_cell(f"**Your answer: {title}**\n\n{text}")
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": f"answer-{label}",
+        "locked": False,
+        "points": points,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    return cell
+
+
+def student_cell(cell, answers: frozenset[str] = frozenset()):
+    """The student version of one cell, or None to drop it.
+
+    A pen-and-paper solution, or a display of an answer's source, is
+    dropped here and replaced by ``student_notebook``.
+    """
     tags = cell.metadata.get("tags", [])
-    if "library-source" in tags:
+    if gives_answer_away(cell, answers):
         return None
     if cell.cell_type == "markdown" and SOLUTION_MARKDOWN.search(cell.source):
         return None
@@ -129,10 +219,14 @@ ADMONITIONS = {
     "error": "Error",
     "seealso": "See also",
 }
-# A glued value is known only once the cell that glues it has run; in the
-# book's chapters most are glued with show=False, so Jupyter never shows
-# them. The text says where the value comes from instead.
-GLUED = "*(value from the code)*"
+# A glued value is known only once the cell that glues it has run. In
+# Jupyter and Colab ``ddpm_book.notebook.glue`` prints it under its cell
+# as ``name = value``, and the text names it: "floor is `floor_bpd`".
+GLUE_NOTE = (
+    "Numbers that the code computes appear in this copy's text by name, "
+    "like `{name}`; the cell that computes one prints it as "
+    "`{name} = …` once it has run."
+)
 
 
 class BookIndex(NamedTuple):
@@ -257,6 +351,8 @@ def directive_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
         return blockquote(f"**{ADMONITIONS[name]}.**", body)
     if name == "admonition":
         return blockquote(f"**{arg.rstrip('.')}.**", body)
+    if name == "container":  # a styling wrapper: its body alone
+        return f"{body}\n"
     if name == "prf:algorithm":
         return blockquote(f"**{arg}**", body)
     raise ValueError(
@@ -310,7 +406,7 @@ def role_markdown(m: re.Match, chapter: str, index: BookIndex) -> str:
     if name in ("cite:p", "cite:t", "cite"):
         return citation(content, index, textual=name == "cite:t")
     if name in ("glue", "glue:", "glue:text", "glue:any"):
-        return GLUED
+        return f"`{content.partition(':')[0]}`"
     raise ValueError(
         f"{chapter}: no Markdown for the role {{{name}}}; "
         "add it to role_markdown in scripts/student_edition.py"
@@ -332,18 +428,139 @@ def to_markdown(text: str, chapter: str, index: BookIndex) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+def first_glued(nb) -> str | None:
+    """The name of the first value a notebook's text glues, if any."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"\{glue[\w:]*\}`([^`:]+)", cell.source)
+            if m:
+                return m.group(1)
+    return None
+
+
+def opening_note(nb, lines: list[str]) -> None:
+    """Put ``lines`` (and the glue note) in a block quote after the title."""
+    glued = first_glued(nb)
+    if glued:
+        lines = [*lines, GLUE_NOTE.format(name=glued)]
+    if lines:
+        text = "\n>\n".join(f"> {line}" for line in lines)
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(text))
+
+
+def pen_solution(cell) -> str | None:
+    """The label of a pen-and-paper solution cell, or None."""
+    if cell.cell_type != "markdown":
+        return None
+    m = PEN_SOLUTION.match(cell.source)
+    return m["label"] if m else None
+
+
+def solution_body(cell, chapter: str, index: BookIndex) -> str:
+    """A pen-and-paper solution's text, as Markdown."""
+    m = DIRECTIVE.search(cell.source)
+    return to_markdown(m["body"], chapter, index)
+
+
+def exercise_points(label: str) -> int:
+    """The points of a pen-and-paper exercise: its rubric's total."""
+    from ddpm_book.rubrics import RUBRICS
+
+    return lookup(RUBRICS, label, "rubric (ddpm_book/rubrics.py) for").points
+
+
+def handout(nb, chapter: str, index: BookIndex, *, instructor: bool):
+    """A chapter as handed out, with its markdown converted: displays of
+    an answer's source replaced by a note, pen-and-paper solutions by
+    nbgrader answer cells, other cells as ``student_cell`` leaves them.
+
+    With ``instructor``, the nbgrader source of the hand-out instead: the
+    answer cells hold the model answer, and code cells keep their
+    solutions and hidden tests (outputs cleared), for nbgrader to take
+    out.
+    """
+    answers = ex.answer_names()
+    cells = []
+    for cell in nb.cells:
+        label = pen_solution(cell)
+        if label:
+            text = (
+                solution_body(cell, chapter, index)
+                if instructor
+                else ANSWER_PROMPT
+            )
+            title = lookup(index.names, label, "exercise")
+            cells.append(
+                answer_cell(label, title, exercise_points(label), text)
+            )
+        elif gives_answer_away(cell, answers):
+            cells.append(leak_note(cell))
+            rest = without_display(cell)
+            if rest is not None:
+                cells.append(rest)
+        elif instructor and cell.cell_type == "code":
+            kept = copy.deepcopy(cell)
+            kept.outputs, kept.execution_count = [], None
+            kept.metadata.pop("keep_output", None)
+            cells.append(kept)
+        else:
+            kept = student_cell(cell, answers)
+            if kept is not None:
+                if kept.cell_type == "markdown":
+                    kept.source = to_markdown(kept.source, chapter, index)
+                cells.append(kept)
+    nb = copy.deepcopy(nb)
+    nb.cells = cells
+    return nb
+
+
 def student_notebook(nb, chapter: str, index: BookIndex):
     """The student edition of a notebook (a copy; ``nb`` is unchanged).
 
     ``chapter`` is the notebook's name in book/ (its file stem), which
     equation references are resolved against.
     """
+    nb = handout(nb, chapter, index, instructor=False)
+    opening_note(nb, [HANDOUT_NOTE])
+    return nb
+
+
+def colab_notebook(nb, chapter: str, index: BookIndex):
+    """A chapter as Jupyter and Colab render it: the book's cells, code
+    and solutions included, with its markdown converted from MyST; a
+    pen-and-paper solution becomes a ``<details>`` block, which both
+    show folded."""
     nb = copy.deepcopy(nb)
-    nb.cells = [c for c in map(student_cell, nb.cells) if c is not None]
+    cells = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = to_markdown(cell.source, chapter, index)
+            if pen_solution(cell):
+                body = solution_body(cell, chapter, index)
+                cell.source = (
+                    f"<details>\n<summary>Solution</summary>\n\n{body}\n\n"
+                    "</details>"
+                )
+            elif re.match(r":{3,}\{solution-end\}", cell.source):
+                continue
+            elif re.match(r":{3,}\{solution-start\}", cell.source):
+                cell.source = "**Solution** (the code below):"
+            else:
+                cell.source = to_markdown(cell.source, chapter, index)
+        cells.append(cell)
+    nb.cells = cells
+    opening_note(nb, [])
     return nb
+
+
+# At the top of every student copy, under the title.
+HANDOUT_NOTE = (
+    "**Before you start.** On Colab, keep your work: *File › Save a copy in "
+    "Drive*, and work in that copy. Write each coding exercise where it "
+    "reads `raise NotImplementedError()`; the cell under it checks your "
+    "function and says what is wrong. Write the pen-and-paper answers in "
+    "the cells headed *Your answer*. To hand in, *File › Download › "
+    "Download .ipynb* and submit that file as your instructor asks."
+)
 
 
 def readme(paths: list[Path]) -> str:
@@ -357,31 +574,59 @@ def readme(paths: list[Path]) -> str:
 Exercise notebooks of the book with the solutions taken out: each
 exercise cell reads `raise NotImplementedError()` until you write it, and
 the check below it then says it is unfinished, so "Run all" still runs the
-whole notebook. Generated by `python scripts/student_edition.py` from
+whole notebook. Each pen-and-paper exercise has a cell headed *Your
+answer* for the derivation. Library source that would give an answer away
+is left out. Generated by `python scripts/student_edition.py` from
 `book/` (do not edit these copies: edit the book and run it again).
 
 | notebook | |
 |---|---|
 {rows}
 
-Instructors: the notebooks carry nbgrader metadata; the source versions in
-`book/` hold the solutions and hidden tests.
+On Colab, save a copy in Drive before you start (*File › Save a copy in
+Drive*); to hand in, download it (*File › Download › Download .ipynb*).
+
+Instructors: `python scripts/course.py` writes an nbgrader course from
+`book/` (solutions, hidden tests and rubrics included); the book's page
+*Teaching with this book* says how to run a class with it.
 """
 
 
 def expected_files() -> dict[Path, str]:
+    """Every file of student/ and colab/, by path."""
     files = {}
     index = book_index()
-    for path in sorted(BOOK.rglob("*.ipynb")):
+    chapters = toc_notebooks()
+    for path in chapters:
         nb = nbformat.read(path, as_version=4)
+        colab = colab_notebook(nb, path.stem, index)
+        files[COLAB / path.name] = nbformat.writes(colab) + "\n"
         if has_exercises(nb):
-            target = STUDENT / path.relative_to(BOOK)
             student = student_notebook(nb, path.stem, index)
-            files[target] = nbformat.writes(student) + "\n"
+            files[STUDENT / path.name] = nbformat.writes(student) + "\n"
     files[STUDENT / "README.md"] = readme(
-        [p for p in files if p.suffix == ".ipynb"]
+        sorted(p for p in files if p.parent == STUDENT)
     )
+    files[COLAB / "README.md"] = COLAB_README
     return files
+
+
+def toc_notebooks() -> list[Path]:
+    """The book's notebooks, in the order of _toc.yml."""
+    toc = (ROOT / "_toc.yml").read_text()
+    names = re.findall(r"^\s*-?\s*(?:root|file):\s*(\S+)", toc, re.M)
+    paths = [ROOT / f"{name.removesuffix('.ipynb')}.ipynb" for name in names]
+    return [p for p in paths if p.is_file()]
+
+
+COLAB_README = """# Colab copies of the chapters
+
+Every chapter of the book as a notebook that Jupyter and Colab render:
+the same cells as `book/`, with the book's MyST markup (exercises,
+admonitions, numbered equations, cross-references) turned into plain
+Markdown and LaTeX. The book's *Colab* launch button opens these.
+Generated by `python scripts/student_edition.py`; do not edit them.
+"""
 
 
 def main(argv=None) -> int:
@@ -389,7 +634,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="only check that student/ is up to date (exit 1 if not)",
+        help="only check that student/ and colab/ are up to date (exit 1 "
+        "if not)",
     )
     args = parser.parse_args(argv)
     files = expected_files()
@@ -398,28 +644,33 @@ def main(argv=None) -> int:
         for p, text in files.items()
         if not p.is_file() or p.read_text() != text
     ]
-    extra = (
-        [p for p in STUDENT.rglob("*") if p.is_file() and p not in files]
-        if STUDENT.is_dir()
-        else []
-    )
+    extra = [
+        p
+        for folder in (STUDENT, COLAB)
+        if folder.is_dir()
+        for p in folder.rglob("*")
+        if p.is_file() and p not in files
+    ]
     if args.check:
         if stale or extra:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale + extra)
             print(
-                f"The student edition is out of date ({names}). "
-                "Run: python scripts/student_edition.py",
+                f"The student edition or the Colab copies are out of date "
+                f"({names}). Run: python scripts/student_edition.py",
                 file=sys.stderr,
             )
             return 1
-        print("The student edition is up to date.")
+        print("The student edition and the Colab copies are up to date.")
         return 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(files[path])
     for path in extra:
         path.unlink()
-    print(f"Wrote {len(stale)} file(s), removed {len(extra)} in student/.")
+    print(
+        f"Wrote {len(stale)} file(s), removed {len(extra)} in student/ and "
+        "colab/."
+    )
     return 0
 
 

@@ -24,9 +24,12 @@ The engine is in :mod:`~ddpm_book.exercises.grading`; the checks are in
 one module per chapter.
 """
 
+import sys
+
+from ddpm_book.exercises import training as _training
 from ddpm_book.exercises.evaluation import check_frechet_distance
 from ddpm_book.exercises.forward import check_q_sample, check_x0_from_eps
-from ddpm_book.exercises.grading import Feedback, assert_passes
+from ddpm_book.exercises.grading import Exercise, Feedback, assert_passes
 from ddpm_book.exercises.network import (
     check_add_time,
     check_guided_eps,
@@ -47,6 +50,7 @@ from ddpm_book.exercises.training import check_training_loss
 
 __all__ = [
     "Feedback",
+    "answer_names",
     "assert_passes",
     "check_add_time",
     "check_alpha_bar",
@@ -63,4 +67,32 @@ __all__ = [
     "check_timestep_embedding",
     "check_training_loss",
     "check_x0_from_eps",
+    "coding_exercises",
 ]
+
+
+def coding_exercises() -> dict[str, Exercise]:
+    """Each check built on an :class:`Exercise`, by the check's name
+    (``"check_q_sample"``); the training check has none."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(f"{__name__}."):
+            continue
+        for value in vars(module).values():
+            if isinstance(value, Exercise):
+                check = f"check_{value.name}"
+                found[
+                    "check_sampling_loop" if value.name == "sample" else check
+                ] = value
+    return found
+
+
+def answer_names() -> frozenset[str]:
+    """The names of every function or class whose source is, or gives
+    away, an exercise's answer: each exercise's ``answer_functions`` and
+    ``reveals`` (their last dotted part, e.g. ``"q_sample"``,
+    ``"ResBlock"``). A student copy displays none of them."""
+    paths = [*_training.ANSWER_FUNCTIONS, *_training.REVEALS]
+    for exercise in coding_exercises().values():
+        paths += [*exercise.answer_functions, *exercise.reveals]
+    return frozenset(path.rpartition(".")[2] for path in paths)

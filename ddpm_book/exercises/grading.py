@@ -111,6 +111,10 @@ class Exercise:
     # Library functions that are the answer, refused by the strict check:
     # a name in ddpm_lib ("q_sample") or a dotted path to a function.
     answer_functions: tuple[str, ...] = ()
+    # Other functions whose source gives the answer away (a loop of the
+    # same shape, a formula it contains): a student copy must not display
+    # them, though the learner's function may call them.
+    reveals: tuple[str, ...] = ()
 
 
 class Delegated(Exception):

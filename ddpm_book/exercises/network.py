@@ -122,6 +122,7 @@ _ADD_TIME = Exercise(
         "ddpm_book.network.time_added",
         "ddpm_book.network.time_added_as",
     ),
+    reveals=("ddpm_lib.networks.unet.ResBlock",),  # adds the time
     equation=(
         "ResBlock.forward: h + time_proj(SiLU(temb)), the (B, C) result "
         "broadcast over H and W as (B, C, 1, 1)"

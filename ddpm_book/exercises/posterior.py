@@ -69,6 +69,7 @@ _Q_POSTERIOR = Exercise(
     cases=schedule_cases(2, _posterior_args),
     hidden_cases=schedule_cases(2, _posterior_args, hidden=True),
     answer_functions=("q_posterior",),
+    reveals=("reverse_variance",),  # holds β̃_t
     returns="a pair (mu_tilde, beta_tilde)",
     outputs=pair,
     equation=(

@@ -186,6 +186,7 @@ _SAMPLING_LOOP = Exercise(
     cases=_cases,
     hidden_cases=lambda: _cases(hidden=True),
     answer_functions=("ddpm_sample", "final_sample"),
+    reveals=("ddim_sample",),  # the same loop over t
     equation=(
         "Algorithm 2: for t = T, …, 1: z = noises[t] if t > 1 else 0; "
         "x_{t−1} = 1/√α_t (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t)) + σ_t z "

@@ -46,9 +46,25 @@ HIDDEN_LAYOUTS = (
 HIDDEN_SEED = 10_000
 # The library functions that are the answer, refused by the strict check.
 ANSWER_FUNCTIONS = ("loss_simple",)
+# Whose source gives the answer away: it draws t and ε as the answer must.
+REVEALS = ("ddpm_lib.training.step.draw_batch",)
 DRAWS_FROM_ZERO = (
     "draws t from 0…T−1; the paper's steps are 1..T: "
     "torch.randint(1, T + 1, (B,), generator=generator)"
+)
+# What the check recognises, in the words of its messages (for the
+# instructors' page; tests/test_exercises.py makes each mistake).
+RECOGNISED = (
+    "draws t from 0…T−1, or above T, or never reaches t = 1 or t = T",
+    "draws one t for the whole batch",
+    "passes t as floats",
+    "calls the model more than once",
+    "feeds x_0 to the model instead of x_t",
+    "compares the output with x_0 instead of ε",
+    "sums the squared errors instead of averaging them",
+    "averages over the batch only, or over part of the axes",
+    "draws a fresh ε for the target",
+    "ignores the generator, so the same seed draws differently",
 )
 NOT_WRITTEN = (
     "not written yet: replace `raise NotImplementedError()` with your "
