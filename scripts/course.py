@@ -87,8 +87,11 @@ def rubrics_markdown(chapters: dict[str, nbformat.NotebookNode]) -> str:
         "answer cells of `source/`, and on the book's site.\n",
     ]
     for chapter, nb in chapters.items():
-        labels = [se.pen_solution(c) for c in nb.cells]
-        labels = [label for label in labels if label]
+        labels = [
+            grade_id.removeprefix("answer-")
+            for grade_id, _, manual in graded_cells(nb)
+            if manual
+        ]
         if not labels:
             continue
         parts.append(f"## {index.titles[chapter]} (`{chapter}`)\n")

@@ -124,10 +124,12 @@ def leak_note(cell) -> nbformat.NotebookNode:
     """What stands in a student copy where the book shows an answer."""
     names = displayed_sources(cell) or ["this code"]
     shown = ", ".join(f"`{n}`" for n in names)
-    return nbformat.v4.new_markdown_cell(
+    note = nbformat.v4.new_markdown_cell(
         f"*Here the book shows the source of {shown}. This copy leaves it "
         "out: it would give an exercise's answer away.*"
     )
+    note.id = f"{cell.get('id', 'source')}-note"  # stable across runs
+    return note
 
 
 def answer_cell(label: str, title: str, points: int, text: str):
@@ -135,6 +137,7 @@ def answer_cell(label: str, title: str, points: int, text: str):
     exercise; ``text`` is what it holds (the prompt, or the model answer
     in an instructor's source notebook)."""
     cell = nbformat.v4.new_markdown_cell(f"**Your answer: {title}**\n\n{text}")
+    cell.id = f"answer-{label}"[:64]  # stable across runs
     cell.metadata["nbgrader"] = {
         "grade": True,
         "grade_id": f"answer-{label}",
@@ -445,7 +448,9 @@ def opening_note(nb, lines: list[str]) -> None:
         lines = [*lines, GLUE_NOTE.format(name=glued)]
     if lines:
         text = "\n>\n".join(f"> {line}" for line in lines)
-        nb.cells.insert(1, nbformat.v4.new_markdown_cell(text))
+        note = nbformat.v4.new_markdown_cell(text)
+        note.id = "opening-note"  # stable across runs
+        nb.cells.insert(1, note)
 
 
 def pen_solution(cell) -> str | None:

@@ -33,8 +33,11 @@ def test_the_committed_student_edition_is_up_to_date():
     assert out.returncode == 0, out.stderr
 
 
-def test_solutions_hidden_tests_and_library_source_are_taken_out():
+def test_solutions_hidden_tests_and_library_source_are_taken_out(
+    monkeypatch,
+):
     se = load_script()
+    monkeypatch.setattr(se, "exercise_points", lambda label: 3)
     v4 = nbformat.v4
     solution = v4.new_code_cell(
         "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
@@ -50,26 +53,126 @@ def test_solutions_hidden_tests_and_library_source_are_taken_out():
     )
     source = v4.new_code_cell("show_source(f)")
     source.metadata["tags"] = ["library-source", "hide-cell"]
+    answer = v4.new_code_cell("import dl\nshow_source(dl.q_sample)")
     dropdown = v4.new_markdown_cell(":::{solution-start} ex-f\n:::")
     pen = v4.new_markdown_cell(":::{solution} ex-g\nThe answer.\n:::")
     prompt = v4.new_markdown_cell(":::{exercise}\nDo it.\n:::")
+    title = v4.new_markdown_cell("# A chapter")
     nb = v4.new_notebook(
-        cells=[prompt, dropdown, solution, check, graded, source, pen]
+        cells=[title, prompt, dropdown, solution, check, graded, source]
+        + [answer, pen]
     )
 
     assert se.has_exercises(nb)
-    student = se.student_notebook(nb, "ch", se.BookIndex({}, {}, {}, {}))
+    index = se.BookIndex({}, {}, {"ex-g": "Show it"}, {})
+    student = se.student_notebook(nb, "ch", index)
     sources = [c.source for c in student.cells]
-    assert sources[0] == "### Exercise\n\nDo it."
-    assert sources[1] == "def f(x):\n    raise NotImplementedError()"
-    assert sources[2] == "print(check(f))"
-    assert sources[3] == se.HIDDEN_NOTE
-    assert len(student.cells) == 4  # dropdowns and library source dropped
-    assert student.cells[2].outputs == []
-    assert student.cells[2].execution_count is None
-    assert "keep_output" not in student.cells[2].metadata
-    assert nb.cells[3].outputs, "the original is left unchanged"
+    assert sources[0] == "# A chapter"
+    assert "Save a copy in Drive" in sources[1]  # the opening note
+    assert sources[2] == "### Exercise\n\nDo it."
+    assert sources[3] == "def f(x):\n    raise NotImplementedError()"
+    assert sources[4] == "print(check(f))"
+    assert sources[5] == se.HIDDEN_NOTE
+    # Displays of an answer's source: a note each, the import kept.
+    assert "source of `f`" in sources[6] and "answer away" in sources[6]
+    assert "source of `dl.q_sample`" in sources[7]
+    assert sources[8] == "import dl"
+    # The pen-and-paper solution: an empty, manually graded answer cell.
+    assert sources[9] == f"**Your answer: Show it**\n\n{se.ANSWER_PROMPT}"
+    assert "The answer" not in "".join(sources)
+    meta = student.cells[9].metadata["nbgrader"]
+    assert meta["solution"] and meta["grade"] and meta["points"] == 3
+    assert meta["grade_id"] == "answer-ex-g"
+    assert len(student.cells) == 10  # the dropdown is dropped
+    assert student.cells[4].outputs == []
+    assert student.cells[4].execution_count is None
+    assert "keep_output" not in student.cells[4].metadata
+    assert nb.cells[4].outputs, "the original is left unchanged"
     assert not se.has_exercises(v4.new_notebook(cells=[prompt]))
+    # Written twice, the same notebook (cell ids included).
+    again = se.student_notebook(nb, "ch", index)
+    assert nbformat.writes(again) == nbformat.writes(student)
+
+
+def test_the_instructor_source_keeps_solutions_and_model_answers(
+    monkeypatch,
+):
+    se = load_script()
+    monkeypatch.setattr(se, "exercise_points", lambda label: 4)
+    v4 = nbformat.v4
+    solution = v4.new_code_cell(
+        "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+        "    ### END SOLUTION"
+    )
+    solution.outputs = [v4.new_output("stream", text="old output")]
+    pen = v4.new_markdown_cell(":::{solution} ex-g\nThe answer.\n:::")
+    leak = v4.new_code_cell("show_source(dl.q_sample)")
+    nb = v4.new_notebook(cells=[solution, pen, leak])
+    index = se.BookIndex({}, {}, {"ex-g": "Show it"}, {})
+    source = se.handout(nb, "ch", index, instructor=True)
+    assert source.cells[0].source == solution.source
+    assert source.cells[0].outputs == []
+    assert source.cells[1].source == "**Your answer: Show it**\n\nThe answer."
+    assert source.cells[1].metadata["nbgrader"]["points"] == 4
+    assert "dl.q_sample" in source.cells[2].source
+    assert source.cells[2].cell_type == "markdown"
+
+
+def test_no_student_copy_shows_an_answer_or_a_solution():
+    import ddpm_book.exercises as ex
+
+    se = load_script()
+    answers = ex.answer_names()
+    assert {"q_sample", "cosine_schedule", "ddim_sample"} <= answers
+    pen_labels = set()
+    for path in se.toc_notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            label = se.pen_solution(cell)
+            if label:
+                pen_labels.add(label)
+    answer_cells = set()
+    for path in sorted((ROOT / "student").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for name in se.displayed_sources(cell):
+                assert name.rpartition(".")[2] not in answers, (
+                    f"{path.name} shows the source of {name}"
+                )
+            assert "### BEGIN SOLUTION" not in cell.source
+            assert "### BEGIN HIDDEN TESTS" not in cell.source
+            assert "{solution" not in cell.source
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.cell_type == "markdown" and grade_id:
+                assert cell.source.endswith(se.ANSWER_PROMPT)
+                answer_cells.add(grade_id.removeprefix("answer-"))
+    assert answer_cells == pen_labels, "one answer cell per derivation"
+
+
+def test_every_chapter_has_a_colab_copy_without_myst():
+    se = load_script()
+    chapters = se.toc_notebooks()
+    assert len(chapters) > 10
+    for path in chapters:
+        copy = ROOT / "colab" / path.name
+        assert copy.is_file(), f"no colab/{path.name}"
+        book = nbformat.read(path, as_version=4)
+        cells = nbformat.read(copy, as_version=4).cells
+        code = [c.source for c in cells if c.cell_type == "code"]
+        assert code == [c.source for c in book.cells if c.cell_type == "code"]
+        for cell in cells:
+            if cell.cell_type == "markdown":
+                found = MYST.search(cell.source)
+                assert not found, f"{copy.name}: {found.group(0)!r}"
+
+
+def test_glued_values_are_printed_outside_the_book_build(monkeypatch, capsys):
+    from ddpm_book import notebook
+
+    monkeypatch.delenv(BOOK_ENV, raising=False)
+    notebook.glue("floor_bpd", 0.901234, show=False)
+    notebook.glue("phrase", "at the floor", show=False)
+    assert capsys.readouterr().out == (
+        "floor_bpd = 0.9012\nphrase = at the floor\n"
+    )
 
 
 MYST = re.compile(
@@ -244,14 +347,13 @@ def test_documents_sections_and_glued_values_become_text(tmp_path):
     text = (
         "See {doc}`second`, {doc}`the API <api>`, {ref}`ex-count`, "
         "{ref}`the next part <one-more>` and {prf:ref}`one-more`; "
-        "$\\bar\\alpha_T$ = {glue:text}`abar_T` and {glue:}`fig`."
+        "$\\bar\\alpha_T$ = {glue:text}`abar_T:.2e` and {glue:}`fig`."
     )
-    glued = se.GLUED
     assert se.to_markdown("(one-more)=\n## More", "first", index) == "## More"
     assert se.to_markdown(text, "first", index) == (
         "See *Second steps*, the API (*API reference*), Count to three, "
         "the next part and More steps; "
-        f"$\\bar\\alpha_T$ = {glued} and {glued}."
+        "$\\bar\\alpha_T$ = `abar_T` and `fig`."
     )
 
 
