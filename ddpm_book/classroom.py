@@ -67,10 +67,6 @@ EXERCISE = re.compile(
 PEN_SOLUTION = re.compile(
     r"^:{3,}\{solution\}[ \t]*(?P<label>\S+)\n(.*)", re.S
 )
-GOALS = re.compile(
-    r"\{admonition\} Learning goals\n(?::\w+:.*\n)*(.*?)^(`{3,}|:{3,})",
-    re.S | re.M,
-)
 SOLUTION_CODE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 
@@ -186,13 +182,23 @@ def _pen_solution(cells: list[dict], label: str) -> str:
 
 
 def learning_goals(chapter: str) -> list[str]:
-    """The bullets of a chapter's *Learning goals* box, as Markdown."""
+    """The bullets under a chapter's *Learning goals*, as Markdown (in a
+    box or after a bold lead-in)."""
     for cell in _cells(chapter):
-        m = GOALS.search(cell["source"])
-        if m:
-            items = re.split(r"^- ", m.group(1), flags=re.M)[1:]
+        head, found, rest = cell["source"].partition("Learning goals")
+        if cell["cell_type"] != "markdown" or not found:
+            continue
+        items: list[str] = []
+        for line in rest.splitlines()[1:]:
+            if line.startswith("- "):
+                items.append(line[2:])
+            elif items and line.startswith((" ", "\t")):
+                items[-1] += " " + line.strip()
+            elif items and line.strip():
+                break  # the text after the list, or the box's fence
+        if items:
             return [" ".join(item.split()) for item in items]
-    raise ValueError(f"the chapter {chapter} has no Learning goals box")
+    raise ValueError(f"the chapter {chapter} lists no learning goals")
 
 
 def mistakes_recognised(check: str) -> list[str]:

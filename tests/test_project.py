@@ -254,7 +254,7 @@ def test_result_files_are_found_from_any_folder_of_the_checkout(
     assert reference["n"] == 10_000 and "provenance" in reference
     monkeypatch.chdir("/")
     monkeypatch.setattr(dl.project, "REPOSITORY_URL", "https://invalid.test/x")
-    with pytest.raises(FileNotFoundError, match="neither in a results/"):
+    with pytest.raises(FileNotFoundError, match="neither in a checkout here"):
         load_result("fashion_reference.json")
 
 
