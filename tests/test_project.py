@@ -124,7 +124,11 @@ def test_notebooks_install_this_release_on_colab_and_are_stripped(path):
     ]
     assert len(setup) == 1, "one cell tagged colab-setup"
     source = "".join(setup[0]["source"])
-    assert "google.colab" in source and f'"{project.pip_spec()}"' in source
+    assert source == project.setup_cell(), (
+        f"{path.name}: the colab-setup cell is not project.setup_cell()"
+    )
+    # scripts/release.py reads the pinned tag from this line.
+    assert f'SPEC = "{project.pip_spec()}"' in source
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
             continue
