@@ -78,8 +78,8 @@ if found != RELEASE:
         error = out.stderr.split("\nnote:")[0].strip()
         raise RuntimeError(
             f"pip could not install {SPEC}:\n{error}\n"
-            "Check the internet connection and that git is installed, then "
-            "run this cell again; or run `pip install -e .` in a clone."
+            "Check the internet connection and that git is installed, and "
+            "run this cell again; or in a clone: pip install -e '.[data,book]'"
         )
     importlib.invalidate_caches()
     from ddpm_lib import __version__ as found  # the old one if imported

@@ -5,11 +5,14 @@
 # (pip install --no-deps of a built wheel, no editable install), then every
 # notebook of _toc.yml executed top to bottom in that environment.
 #
-#   bash scripts/colab_check.sh [ENV_DIR] [--full] [--link-torch-from VENV]
+#   bash scripts/colab_check.sh [ENV_DIR] [--full] [--student] [--link-torch-from VENV]
 #
 #   ENV_DIR        the environment (default /tmp/colab-env); reused when it
 #                  holds the stamp of the same package list.
 #   --full         run the chapters in full mode (default: DDPM_FAST=1).
+#   --student      run the student edition (student/*.ipynb, every exercise
+#                  unfinished) instead of the book's chapters; each
+#                  exercise's check must then say "not written yet".
 #   --link-torch-from VENV
 #                  hard-link torch, torchvision and their CUDA libraries from
 #                  the environment VENV (same Python, same disk) instead of
@@ -26,12 +29,14 @@ die() { printf '\033[1;31m[colab-check]\033[0m %s\n' "$*" >&2; exit 1; }
 
 env_dir=/tmp/colab-env
 fast=1
+student=0
 link_from=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) fast=0 ;;
+    --student) student=1 ;;
     --link-torch-from) link_from=${2:?--link-torch-from needs a folder}; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) env_dir=$1 ;;
   esac
@@ -134,10 +139,16 @@ mkdir -p "$work/run"
 cp -r "$repo/book" "$work/run/book"
 rm -rf "$work/run/book/_build"
 [ -d "$repo/results" ] && cp -r "$repo/results" "$work/run/results"
-# The toc's root and files, in order, that are notebooks.
+# The toc's root and files, in order, that are notebooks; or the student
+# edition, run from its own folder as a student would.
+if [ "$student" = 1 ]; then
+  cp -r "$repo/student" "$work/run/student"
+  notebooks=$(cd "$work/run" && ls student/*.ipynb)
+else
 notebooks=$(sed -nE 's/^[[:space:]]*-?[[:space:]]*(root|file):[[:space:]]*(.*[^[:space:]])[[:space:]]*$/\2/p' "$repo/_toc.yml" |
   while read -r f; do if [ -f "$repo/${f%.ipynb}.ipynb" ]; then echo "${f%.ipynb}.ipynb"; fi; done)
-[ -n "$notebooks" ] || die "no .ipynb chapters found in _toc.yml"
+fi
+[ -n "$notebooks" ] || die "no notebooks to run"
 
 # Like Colab: live widgets (no book build), matplotlib's default backend in
 # the kernel, nothing of the repository or the developer's set-up on paths.
@@ -146,7 +157,7 @@ export DDPM_FAST=$fast PATH="$env_dir/bin:$PATH"
 say "running $(echo "$notebooks" | wc -l) notebooks (DDPM_FAST=$fast)"
 cd "$work/run"
 # shellcheck disable=SC2086
-"$py" - "$env_dir" "$fast" $notebooks <<'EOF'
+"$py" - "$env_dir" "$fast" "$student" $notebooks <<'EOF'
 import re, sys, time
 from pathlib import Path
 
@@ -155,7 +166,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-env_dir, fast, names = Path(sys.argv[1]).resolve(), sys.argv[2] == "1", sys.argv[3:]
+env_dir, fast = Path(sys.argv[1]).resolve(), sys.argv[2] == "1"
+student, names = sys.argv[3] == "1", sys.argv[4:]
 timeout = 900 if fast else 4 * 3600  # seconds per cell
 ansi = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -250,6 +262,16 @@ for name, path in jobs:
     try:
         run(nb, path)
         status, detail = "ok", ""
+        if student and path.name != "_probe.ipynb":
+            verdicts = [
+                "".join(o.get("text", "") for o in c.get("outputs", []))
+                for c in nb.cells
+                if c.cell_type == "code" and "print(ex.check_" in c.source
+            ]
+            done = [v for v in verdicts if "not written yet" not in v]
+            if not verdicts or done:
+                status, detail = "FAILED", f"checks that did not say 'not written yet': {done or 'none found'}"
+                failed.append(name)
     except (CellExecutionError, CellTimeoutError, RuntimeError) as exc:
         status, detail = "FAILED", error_of(nb, exc)
         failed.append(name)

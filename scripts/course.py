@@ -134,7 +134,9 @@ exercises, whose rubrics are in `rubrics.md`.
 
 ## From release to grades
 
-Run these here, in the course folder (`pip install nbgrader` first):
+Run these here, in the course folder, in an environment with the
+library and nbgrader (from the clone: `pip install -e ".[data,book]"
+nbgrader`):
 
 ```bash
 nbgrader generate_assignment {first}  # release/{first}/: the hand-out

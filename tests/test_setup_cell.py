@@ -236,7 +236,7 @@ def test_a_failed_install_raises_a_runtime_error_that_says_why(
     assert "Check the internet connection and that git is installed" in (
         out.stderr
     )
-    assert last.endswith("or run `pip install -e .` in a clone.")
+    assert last.endswith("in a clone: pip install -e '.[data,book]'")
 
 
 def test_another_version_imported_earlier_asks_for_a_restart(
