@@ -162,10 +162,9 @@ def fake_colab(tmp_path: Path) -> Path:
 ON_COLAB = "import google.colab\n"
 
 
-def where_ddpm_lib(python: Path, env: dict, cwd: Path):
-    """ddpm_lib.__file__ in that Python, or None when it does not import."""
-    code = "import ddpm_lib; print(ddpm_lib.__file__)"
-    out = subprocess.run(
+def python_c(python: Path, code: str, env: dict, cwd: Path):
+    """``python -c code``, finished, with its output captured."""
+    return subprocess.run(
         [python, "-c", code],
         capture_output=True,
         text=True,
@@ -173,6 +172,12 @@ def where_ddpm_lib(python: Path, env: dict, cwd: Path):
         cwd=cwd,
         timeout=SLOW,
     )
+
+
+def where_ddpm_lib(python: Path, env: dict, cwd: Path):
+    """ddpm_lib.__file__ in that Python, or None when it does not import."""
+    code = "import ddpm_lib; print(ddpm_lib.__file__)"
+    out = python_c(python, code, env, cwd)
     if out.returncode != 0:
         assert "No module named 'ddpm_lib'" in out.stderr, out.stderr
         return None
@@ -218,14 +223,7 @@ def test_a_failed_install_raises_a_runtime_error_that_says_why(
     env = venv_env(fake_colab(tmp_path))
     spec = local_spec(clone, "v0.0.0-no-such-tag")
     cell = ON_COLAB + with_spec(project.setup_cell(), spec)
-    out = subprocess.run(
-        [venv, "-c", cell],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=SLOW,
-    )
+    out = python_c(venv, cell, env, tmp_path)
     assert out.returncode != 0 and out.stdout == ""
     last = out.stderr.strip().splitlines()[-1]
     assert "ModuleNotFoundError" not in out.stderr

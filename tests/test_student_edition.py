@@ -31,16 +31,24 @@ def test_the_committed_student_edition_is_up_to_date():
     assert out.returncode == 0, out.stderr
 
 
-def test_solutions_hidden_tests_and_library_source_are_taken_out(
-    monkeypatch,
-):
-    se = load_script()
-    monkeypatch.setattr(se, "exercise_points", lambda label: 3)
-    v4 = nbformat.v4
-    solution = v4.new_code_cell(
+def solution_cell():
+    return nbformat.v4.new_code_cell(
         "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
         "    ### END SOLUTION"
     )
+
+
+@pytest.fixture
+def se(monkeypatch):
+    """The script, with every pen-and-paper exercise worth 3 points."""
+    module = load_script()
+    monkeypatch.setattr(module, "exercise_points", lambda label: 3)
+    return module
+
+
+def test_solutions_hidden_tests_and_library_source_are_taken_out(se):
+    v4 = nbformat.v4
+    solution = solution_cell()
     solution.metadata["nbgrader"] = {"solution": True, "grade_id": "f"}
     check = v4.new_code_cell("print(check(f))")
     check.metadata.update(tags=["nbval-check-output"], keep_output=True)
@@ -92,16 +100,9 @@ def test_solutions_hidden_tests_and_library_source_are_taken_out(
     assert nbformat.writes(again) == nbformat.writes(student)
 
 
-def test_the_instructor_source_keeps_solutions_and_model_answers(
-    monkeypatch,
-):
-    se = load_script()
-    monkeypatch.setattr(se, "exercise_points", lambda label: 4)
+def test_the_instructor_source_keeps_solutions_and_model_answers(se):
     v4 = nbformat.v4
-    solution = v4.new_code_cell(
-        "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-        "    ### END SOLUTION"
-    )
+    solution = solution_cell()
     solution.outputs = [v4.new_output("stream", text="old output")]
     pen = v4.new_markdown_cell(":::{solution} ex-g\nThe answer.\n:::")
     leak = v4.new_code_cell("show_source(dl.q_sample)")
@@ -111,7 +112,7 @@ def test_the_instructor_source_keeps_solutions_and_model_answers(
     assert source.cells[0].source == solution.source
     assert source.cells[0].outputs == []
     assert source.cells[1].source == "**Your answer: Show it**\n\nThe answer."
-    assert source.cells[1].metadata["nbgrader"]["points"] == 4
+    assert source.cells[1].metadata["nbgrader"]["points"] == 3
     assert "dl.q_sample" in source.cells[2].source
     assert source.cells[2].cell_type == "markdown"
 
