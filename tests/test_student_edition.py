@@ -172,6 +172,11 @@ def test_glued_values_are_printed_outside_the_book_build(monkeypatch, capsys):
     assert capsys.readouterr().out == (
         "floor_bpd = 0.9012\nphrase = at the floor\n"
     )
+    # Headless, as when grading, but without myst-nb: printed too.
+    monkeypatch.setenv(BOOK_ENV, "1")
+    monkeypatch.setitem(sys.modules, "myst_nb", None)
+    notebook.glue("floor_bpd", 0.901234, show=False)
+    assert capsys.readouterr().out == "floor_bpd = 0.9012\n"
 
 
 MYST = re.compile(
