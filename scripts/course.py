@@ -55,6 +55,7 @@ from pathlib import Path
 import nbformat
 import student_edition as se
 
+from ddpm_book.modes import BOOK_ENV
 from ddpm_lib import project
 
 ROOT = se.ROOT
@@ -63,8 +64,13 @@ COURSE_ID = "ddpm"
 CONFIG = '''\
 """nbgrader settings of the course, written by scripts/course.py."""
 
+import os
+
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.CourseDirectory.course_id = {course_id!r}
+# Grading runs with no browser: the chapters' explorers draw still frames,
+# as on the book's site, instead of live widgets that nothing displays.
+os.environ.setdefault({book_env!r}, '1')
 # What generate_assignment leaves where a solution was: the student
 # edition's stub, and its prompt in the answer cells of derivations.
 c.ClearSolutions.code_stub = {{"python": "raise NotImplementedError()"}}
@@ -527,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         path = folder / "source" / name / f"{name}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
-    config = CONFIG.format(course_id=COURSE_ID, prompt=se.ANSWER_PROMPT)
+    config = CONFIG.format(
+        course_id=COURSE_ID, prompt=se.ANSWER_PROMPT, book_env=BOOK_ENV
+    )
     (folder / "nbgrader_config.py").write_text(config)
     (folder / "rubrics.md").write_text(rubrics_markdown(sources))
     (folder / "README.md").write_text(readme(sources))

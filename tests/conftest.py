@@ -4,6 +4,8 @@ import importlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,44 @@ def all_schedules(T=1000):
         "quadratic": dl.quadratic_schedule(T),
         "sigmoid": dl.sigmoid_schedule(T),
     }
+
+
+@pytest.fixture(scope="session")
+def course_script():
+    """scripts/course.py as a module (it imports student_edition from
+    its own folder)."""
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "course", f"{scripts}/course.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(scripts)
+    return module
+
+
+@pytest.fixture(scope="session")
+def grading_tool():
+    """``run(tool, folder, *args)``: ``python -m tool args`` in ``folder``,
+    as a grader runs it, headless (explorers as on the site: no live
+    widgets in a kernel without a browser) and at the test sizes; the
+    kernels it starts inherit this environment. Returns its stdout."""
+    from ddpm_book.modes import BOOK_ENV, FAST_ENV
+
+    def run(tool: str, folder: Path, *args: str) -> str:
+        env = {**os.environ, BOOK_ENV: "1", FAST_ENV: "1"}
+        out = subprocess.run(
+            [sys.executable, "-m", tool, *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+        )
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        return out.stdout
+
+    return run

@@ -7,17 +7,11 @@ calls the library's), ``nbgrader autograde`` runs both, and the
 gradebook holds the expected scores.
 """
 
-import importlib.util
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-
-from ddpm_book.modes import BOOK_ENV, FAST_ENV
 
 pytest.importorskip("nbgrader")
 
@@ -25,34 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 CHAPTER = "forward"
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
-
-
-def load_course():
-    sys.path.insert(0, str(SCRIPTS))  # course.py imports student_edition
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "course", SCRIPTS / "course.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
-
-
-def nbgrader(folder: Path, *args: str) -> None:
-    # Explorers as on the site (no live widgets in a headless kernel), at
-    # the test sizes.
-    env = {**os.environ, BOOK_ENV: "1", FAST_ENV: "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
 
 
 def hand_in(release, source, path: Path, q_sample: str | None = None):
@@ -79,15 +45,16 @@ def hand_in(release, source, path: Path, q_sample: str | None = None):
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, course_script):
     folder = tmp_path_factory.mktemp("course")
-    assert load_course().main([str(folder), "--chapters", CHAPTER]) == 0
+    assert course_script.main([str(folder), "--chapters", CHAPTER]) == 0
     return folder
 
 
 def test_the_course_folder_holds_config_sources_and_rubrics(course):
     config = (course / "nbgrader_config.py").read_text()
     assert "raise NotImplementedError()" in config
+    assert "os.environ.setdefault('DDPM_BOOK_BUILD', '1')" in config
     source = nbformat.read(course / "source" / CHAPTER / f"{CHAPTER}.ipynb", 4)
     text = "\n".join(c.source for c in source.cells)
     assert "### BEGIN SOLUTION" in text and "### BEGIN HIDDEN TESTS" in text
@@ -110,17 +77,19 @@ def test_the_course_folder_holds_config_sources_and_rubrics(course):
     assert (course / "results" / "fashion_reference.json").is_file()
 
 
-def test_bad_chapter_names_are_one_error_line(course, capsys):
-    assert load_course().main([str(course), "--chapters", "nope"]) == 2
+def test_bad_chapter_names_are_one_error_line(course, course_script, capsys):
+    assert course_script.main([str(course), "--chapters", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no chapter with exercises named nope")
     assert err.count("\n") == 1
 
 
-def test_nbgrader_releases_autogrades_and_scores_the_assignment(course):
+def test_nbgrader_releases_autogrades_and_scores_the_assignment(
+    course, grading_tool
+):
     from nbgrader.api import Gradebook
 
-    nbgrader(course, "generate_assignment", CHAPTER, "--force")
+    grading_tool("nbgrader", course, "generate_assignment", CHAPTER, "--force")
     release_path = course / "release" / CHAPTER / f"{CHAPTER}.ipynb"
     release = nbformat.read(release_path, 4)
     text = "\n".join(c.source for c in release.cells)
@@ -148,7 +117,7 @@ def test_nbgrader_releases_autogrades_and_scores_the_assignment(course):
         submitted / "bob" / CHAPTER / release_path.name,
         q_sample=delegating,
     )
-    nbgrader(course, "autograde", CHAPTER, "--force")
+    grading_tool("nbgrader", course, "autograde", CHAPTER, "--force")
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         scores = {}

@@ -8,18 +8,12 @@ calls the library's), and ``otter run`` grades each here, without Docker
 or network, as the autograder would.
 """
 
-import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-
-from ddpm_book.modes import BOOK_ENV, FAST_ENV
 
 pytest.importorskip("otter")
 
@@ -34,35 +28,6 @@ DELEGATING = (
     "def q_sample(sched, x0, t, eps):\n"
     "    return dl.q_sample(sched, x0, t, eps)"
 )
-
-
-def load_course():
-    sys.path.insert(0, str(SCRIPTS))  # course.py imports student_edition
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "course", SCRIPTS / "course.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
-
-
-def otter(folder: Path, *args: str) -> str:
-    # Explorers as on the site (no live widgets in a headless kernel), at
-    # the test sizes; the grading kernel inherits this environment.
-    env = {**os.environ, BOOK_ENV: "1", FAST_ENV: "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "otter", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-    return out.stdout
 
 
 def hand_in(student, source, path: Path, q_sample: str | None = None):
@@ -91,18 +56,21 @@ def hand_in(student, source, path: Path, q_sample: str | None = None):
 
 
 @pytest.fixture(scope="module")
-def assigned(tmp_path_factory):
+def assigned(tmp_path_factory, course_script, grading_tool):
     """The course with --otter, and ``otter assign`` run on its master
     notebook (the solutions are run by the hand-ins below, not here)."""
     folder = tmp_path_factory.mktemp("course")
-    course = load_course()
+    course = course_script
     assert course.main([str(folder), "--chapters", CHAPTER, "--otter"]) == 0
     here = folder / "otter" / CHAPTER
-    otter(here, "assign", "--no-run-tests", f"{CHAPTER}.ipynb", "dist")
+    master = f"{CHAPTER}.ipynb"
+    grading_tool("otter", here, "assign", "--no-run-tests", master, "dist")
     return folder, here / "dist"
 
 
-def test_the_master_notebook_holds_the_questions_of_the_source(assigned):
+def test_the_master_notebook_holds_the_questions_of_the_source(
+    assigned, course_script
+):
     folder, _ = assigned
     master = nbformat.read(folder / "otter" / CHAPTER / f"{CHAPTER}.ipynb", 4)
     config = master.cells[0]
@@ -110,7 +78,7 @@ def test_the_master_notebook_holds_the_questions_of_the_source(assigned):
     assert config.source.startswith("# ASSIGNMENT CONFIG")
     assert "export_cell: false" in config.source
     assert "pdf: false" in config.source
-    assert load_course().project.pip_spec() in config.source
+    assert course_script.project.pip_spec() in config.source
     questions = [
         c.source.splitlines()[1:]
         for c in master.cells
@@ -152,7 +120,7 @@ def test_the_hand_out_holds_no_answers_and_the_zip_is_written(assigned):
     assert list((dist / "autograder").glob(f"{CHAPTER}-autograder_*.zip"))
 
 
-def test_otter_run_scores_the_hand_ins(assigned):
+def test_otter_run_scores_the_hand_ins(assigned, grading_tool):
     folder, dist = assigned
     source = nbformat.read(folder / "source" / CHAPTER / f"{CHAPTER}.ipynb", 4)
     student = nbformat.read(dist / "student" / f"{CHAPTER}.ipynb", 4)
@@ -161,7 +129,8 @@ def test_otter_run_scores_the_hand_ins(assigned):
     for name, q_sample in (("alice", None), ("bob", DELEGATING)):
         work = dist.parent / "submitted" / name
         hand_in(student, source, work / f"{CHAPTER}.ipynb", q_sample)
-        otter(
+        grading_tool(
+            "otter",
             work,
             "run",
             "--no-logo",
