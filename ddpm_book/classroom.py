@@ -238,13 +238,33 @@ def exercise_table(items: list[ExerciseInfo]) -> str:
     return "\n".join(rows)
 
 
+# The checks' messages write indices as in code, ᾱ_{t−1}; on a page
+# that typesets TeX they read as Unicode subscripts, ᾱₜ₋₁.
+_SUBSCRIPTS = str.maketrans("t+−-0123456789", "ₜ₊₋₋₀₁₂₃₄₅₆₇₈₉")
+
+
+def _as_prose(message: str) -> str:
+    """A check's message for a Markdown page: ``_{t−1}`` as subscripts,
+    ``^{1/2}`` as ``^(1/2)``, and no table-breaking ``|``."""
+
+    def sub(m: re.Match) -> str:
+        inner = m.group(1)
+        if set(inner) <= set("t+−-0123456789"):
+            return inner.translate(_SUBSCRIPTS)
+        return f"_({inner})"
+
+    message = re.sub(r"_\{([^{}]*)\}", sub, message)
+    message = re.sub(r"\^\{([^{}]*)\}", r"^(\1)", message)
+    return message.replace("|", "∣")
+
+
 def mistakes_table(items: list[ExerciseInfo]) -> str:
     """Markdown: each coding exercise's check and the mistakes it names."""
     rows = [_row(["check", "mistakes it recognises"]), _row(["---"] * 2)]
     for item in items:
         if item.check:
             named = "; ".join(mistakes_recognised(item.check))
-            rows.append(_row([f"`{item.check}`", named.replace("|", "∣")]))
+            rows.append(_row([f"`{item.check}`", _as_prose(named)]))
     return "\n".join(rows)
 
 

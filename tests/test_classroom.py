@@ -67,7 +67,11 @@ def test_each_check_names_the_mistakes_it_recognises():
         "standard deviation" in m
         for m in cr.mistakes_recognised("check_q_sample")
     )
-    assert cr.mistakes_table(items).count("\n") == len(items) + 1
+    table = cr.mistakes_table(items)
+    assert table.count("\n") == len(items) + 1
+    # What the site's browser check calls TeX left in the text.
+    assert not re.search(r"\\[A-Za-z]{2,}|\$|[_^]\{", table)
+    assert "ᾱₜ₋₁" in table  # ᾱ_{t−1} of the messages, as subscripts
     with pytest.raises(ValueError, match="no exercise behind"):
         cr.mistakes_recognised("check_nothing")
 
