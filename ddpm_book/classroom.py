@@ -11,7 +11,7 @@ for a coding exercise :data:`MIN_PER_LINE` minutes per line of the
 reference solution plus :data:`CHECK_MIN` minutes to run the check and
 fix what it reports, for a pen-and-paper exercise the worked solution's
 length at :data:`WRITE_WPM` words a minute (thinking included), rounded
-up to five minutes.
+up to a multiple of :data:`ROUND_MIN` minutes.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ READ_WPM = 100  # reading a technical statement, words a minute
 MIN_PER_LINE = 3  # writing one line of a coding answer
 CHECK_MIN = 5  # running the check and fixing what it says
 WRITE_WPM = 15  # writing a derivation, thinking included
+ROUND_MIN = 5  # estimates are rounded up to a multiple of this
 
 EXERCISE = re.compile(
     r"^:{3,}\{exercise(?P<gated>-start)?\}[ \t]*(?P<title>[^\n]*)\n"
@@ -109,7 +110,8 @@ def estimate_minutes(kind: str, statement_words: int, size: int) -> int:
         work = size / WRITE_WPM
     else:
         raise ValueError(f"kind must be coding or pen and paper; got {kind!r}")
-    return 5 * math.ceil((statement_words / READ_WPM + work) / 5)
+    minutes = statement_words / READ_WPM + work
+    return ROUND_MIN * math.ceil(minutes / ROUND_MIN)
 
 
 def _cells(chapter: str) -> list[dict]:

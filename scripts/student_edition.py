@@ -150,14 +150,13 @@ def answer_cell(label: str, title: str, points: int, text: str):
     return cell
 
 
-def student_cell(cell, answers: frozenset[str] = frozenset()):
-    """The student version of one cell, or None to drop it.
-
-    A pen-and-paper solution, or a display of an answer's source, is
-    dropped here and replaced by ``student_notebook``.
+def student_cell(cell):
+    """The student version of one cell, or None to drop it (a solution
+    dropdown, or a cell tagged ``library-source``). ``handout`` replaces
+    pen-and-paper solutions and displays of an answer before this runs.
     """
     tags = cell.metadata.get("tags", [])
-    if gives_answer_away(cell, answers):
+    if "library-source" in tags:
         return None
     if cell.cell_type == "markdown" and SOLUTION_MARKDOWN.search(cell.source):
         return None
@@ -509,7 +508,7 @@ def handout(nb, chapter: str, index: BookIndex, *, instructor: bool):
             kept.metadata.pop("keep_output", None)
             cells.append(kept)
         else:
-            kept = student_cell(cell, answers)
+            kept = student_cell(cell)
             if kept is not None:
                 if kept.cell_type == "markdown":
                     kept.source = to_markdown(kept.source, chapter, index)

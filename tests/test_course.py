@@ -82,6 +82,13 @@ def test_bad_chapter_names_are_one_error_line(course, course_script, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: no chapter with exercises named nope")
     assert err.count("\n") == 1
+    # A file where the folder should go: one line, and the file is kept.
+    target = course / "a-file"
+    target.write_text("notes")
+    assert course_script.main([str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {target} is a file, not a folder\n"
+    assert target.read_text() == "notes"
 
 
 def test_nbgrader_releases_autogrades_and_scores_the_assignment(
